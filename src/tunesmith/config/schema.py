@@ -1,0 +1,169 @@
+"""One dataclass per stage. The docstring under each field is its documentation: `--help`, `tunesmith init`
+and error messages are all generated from it, so keep it to one or two sentences.
+
+Choices are written as `Literal[...]`; the loader checks them and the types, and `validate_config` checks the
+rules that span fields. This module imports no torch so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
+BUNDLED_DATA = "bundled:intent-recognition"
+
+
+@dataclass
+class RunConfig:
+    """Where the run writes and how it is named."""
+
+    output_dir: str = "runs"
+    """Folder under which each run gets its own `<run-id>/` folder."""
+    run_id: str | None = None
+    """Run folder name; default is `<UTC timestamp>-<config hash>`. Reuse an id to resume that run."""
+    seed: int = 0
+    """Seed for splitting, shuffling, initialisation and dropout; the same seed gives the same run."""
+
+
+@dataclass
+class ModelConfig:
+    """Which base model to fine-tune and where it runs."""
+
+    source: str = BUNDLED_MODEL
+    """`bundled:smollm2-135m-instruct`, a local Hugging Face folder, a `.gguf` file, or a hub id (needs network)."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) when `source` is a hub id."""
+    trust_remote_code: bool = False
+    """Run model code shipped with the checkpoint. Off by default: only enable for sources you trust."""
+    device: str = "auto"
+    """`auto` picks CUDA > MPS > XLA > CPU; or name one: `cpu`, `cuda`, `cuda:1`, `mps`, `xla`."""
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Compute precision via autocast; weights stay fp32 (or 4-bit for QLoRA). `auto`: bf16 where supported."""
+    cache_dir: str | None = None
+    """Where converted GGUF models are cached as safetensors; default `$TUNESMITH_CACHE` or `~/.cache/tunesmith`."""
+    num_threads: int | None = None
+    """CPU threads for torch; default is the number of physical cores free to this process."""
+
+
+@dataclass
+class DataConfig:
+    """Which records to train and evaluate on, and how they are split."""
+
+    train_file: str = BUNDLED_DATA
+    """JSONL (.gz too), JSON, CSV or Parquet file; or `bundled:intent-recognition` (the demo data)."""
+    eval_file: str | None = None
+    """Optional held-out file; when given, it is the test split and the train file is only split for validation."""
+    format: Literal["auto", "messages", "sharegpt", "alpaca", "prompt_completion", "text_label", "pairs"] = "auto"
+    """Record format; `auto` detects it from the fields of the first records."""
+    val_fraction: float = 0.1
+    """Share of records held out for validation loss during training (0 disables)."""
+    test_fraction: float = 0.3
+    """Share of records held out for the final evaluation (ignored when `eval_file` is set)."""
+    stratify: bool = True
+    """Keep label proportions equal across splits when records have labels."""
+    max_records: int | None = None
+    """Use only the first N records of the train file (quick trials)."""
+
+
+@dataclass
+class EncodeConfig:
+    """How records become token ids: prompt wording, length limits, loss masking and packing."""
+
+    max_seq_length: int = 512
+    """Longest encoded example in tokens."""
+    overlong: Literal["truncate", "drop", "error"] = "truncate"
+    """What to do with examples longer than `max_seq_length`; every case is counted in the data report."""
+    packing: bool = True
+    """Pack several examples into one row with per-example position ids (no padding, no cross-example attention)."""
+    system_prompt: str | None = None
+    """System message added to records that have none."""
+    label_prompt: str = "Classify the text into one of: {labels}.\nText: {text}\nAnswer with the label only."
+    """User turn for text+label records; `{text}` and `{labels}` are filled in."""
+    train_on_prompt: bool = False
+    """Also put loss on prompt tokens; by default only assistant/completion tokens are learned."""
+
+
+@dataclass
+class AdapterConfig:
+    """Parameter-efficient method (or full fine-tuning) applied to the base model."""
+
+    method: Literal["lora", "dora", "ia3", "prefix", "qlora", "full"] = "lora"
+    """`lora`, `dora`, `ia3`, `prefix` (via peft), `qlora` (CUDA + bitsandbytes) or `full` fine-tuning."""
+    r: int = 16
+    """LoRA/DoRA rank."""
+    alpha: int = 32
+    """LoRA/DoRA scaling numerator (scale = alpha / r)."""
+    dropout: float = 0.0
+    """Dropout on the LoRA input; 0 keeps training deterministic and fast."""
+    target_modules: list[str] | None = None
+    """Module names to adapt; default: every linear layer except the output head (detected from the model)."""
+    num_virtual_tokens: int = 20
+    """Prefix tuning: number of learned virtual tokens."""
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop."""
+
+    strategy: str = "plain"
+    """Training strategy plugged into the loop (`plain`; later: `dp`, `federated`, `adversarial`)."""
+    learning_rate: float = 3e-4
+    """Peak learning rate for AdamW."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    batch_size: int = 8
+    """Examples per micro-batch (with packing: the token budget is batch_size * max_seq_length)."""
+    grad_accum_steps: int = 1
+    """Micro-batches per optimizer step."""
+    epochs: float = 1.0
+    """Passes over the training split; ignored when `max_steps` is set."""
+    max_steps: int | None = None
+    """Stop after this many optimizer steps."""
+    warmup_steps: int | None = None
+    """Linear warm-up steps; default 5% of the total."""
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    """Learning-rate decay after warm-up."""
+    max_grad_norm: float | None = 1.0
+    """Clip the gradient norm to this value; null disables clipping."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about 30% slower."""
+    save_every_steps: int = 50
+    """Write a checkpoint every N optimizer steps (and at the end)."""
+    keep_checkpoints: int = 2
+    """How many recent checkpoints to keep."""
+    log_every_steps: int = 5
+    """Append a line to metrics.jsonl every N optimizer steps."""
+    eval_every_steps: int | None = None
+    """Compute validation loss every N steps; default only at the end."""
+    resume: Literal["auto", "never", "must"] = "auto"
+    """`auto` continues from the newest complete checkpoint of the same run id; `must` fails without one."""
+
+
+@dataclass
+class EvalConfig:
+    """The evaluation after training: base model and tuned model side by side."""
+
+    compare_base: bool = True
+    """Also evaluate the base model on the same split, printed side by side."""
+    max_samples: int | None = None
+    """Evaluate on at most this many test records."""
+    max_new_tokens: int = 24
+    """Longest generated answer."""
+    batch_size: int = 16
+    """Records per generation / scoring batch."""
+    metrics: list[str] | None = None
+    """Metric names; default depends on the data: accuracy+macro_f1 for labels, chrf for pairs, loss otherwise."""
+
+
+@dataclass
+class Config:
+    """A whole run: one YAML file, one section per stage."""
+
+    run: RunConfig = field(default_factory=RunConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,1 @@
+"""Record types, errors and the plug-in registry. Imports no torch."""
