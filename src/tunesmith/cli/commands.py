@@ -1,0 +1,80 @@
+"""What each CLI verb does: load the config, call a recipe, print the result. Heavy imports stay inside."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tunesmith.config import load_config
+from tunesmith.config.template import field_help, render_template
+from tunesmith.core.errors import TunesmithError
+
+
+def fields_epilog() -> str:
+    lines = ["config fields (override any with --section.field=value):"]
+    for name, default, doc in field_help():
+        lines.append(f"  --{name}  (default {default})\n      {doc}")
+    return "\n".join(lines)
+
+
+def dispatch(args: argparse.Namespace, overrides: list[str]) -> int:
+    handlers = {"init": init, "train": train, "eval": evaluate, "chat": chat, "export": export, "data": data}
+    return handlers[args.verb](args, overrides)
+
+
+def init(args: argparse.Namespace, overrides: list[str]) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise TunesmithError(f"{path} exists; pass --force to overwrite it or choose another path")
+    path.write_text(render_template(), encoding="utf-8")
+    print(f"wrote {path}; edit it, then run: tunesmith train {path}")
+    return 0
+
+
+def train(args: argparse.Namespace, overrides: list[str]) -> int:
+    cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
+    from tunesmith.recipes.finetune import finetune
+
+    result = finetune(cfg, evaluate_after=not args.no_eval)
+    print(f"run folder: {result.run_dir}\nadapter:    {result.adapter_dir}")
+    return 0
+
+
+def evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+    cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
+    from tunesmith.recipes.evaluate_adapter import evaluate_adapter
+
+    report_path = evaluate_adapter(cfg, Path(args.adapter))
+    print(f"report: {report_path}")
+    return 0
+
+
+def chat(args: argparse.Namespace, overrides: list[str]) -> int:
+    cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
+    from tunesmith.recipes.chat import chat_loop
+
+    adapter = Path(args.adapter) if args.adapter else None
+    chat_loop(cfg, adapter, messages=args.message, max_new_tokens=args.max_new_tokens)
+    return 0
+
+
+def export(args: argparse.Namespace, overrides: list[str]) -> int:
+    from tunesmith.recipes.export_run import export_run
+
+    out = export_run(Path(args.run_dir), merge=args.merge, out_dir=Path(args.out) if args.out else None)
+    print(f"exported to {out}")
+    return 0
+
+
+def data(args: argparse.Namespace, overrides: list[str]) -> int:
+    if args.data_verb != "inspect":
+        raise TunesmithError("usage: tunesmith data inspect FILE")
+    from tunesmith.recipes.inspect_data import inspect_data
+
+    return inspect_data(
+        Path(args.file),
+        fmt=args.format,
+        model_source=None if args.no_tokens else args.model,
+        with_tokens=not args.no_tokens,
+        max_seq_length=args.max_seq_length,
+    )

@@ -1,0 +1,100 @@
+"""The `tunesmith` command line.
+
+    tunesmith init run.yaml                       # commented starter config
+    tunesmith train run.yaml --train.learning_rate=2e-4
+    tunesmith eval run.yaml --adapter runs/<id>/adapter
+    tunesmith chat --adapter runs/<id>/adapter
+    tunesmith export runs/<id> --merge
+    tunesmith data inspect file.jsonl
+
+Bad input exits with code 2 and a message naming what to fix; `--debug` shows the traceback too.
+Heavy modules (torch, transformers) are imported by the verbs that need them, so `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tunesmith.cli import commands
+from tunesmith.core.errors import TunesmithError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunesmith",
+        description="Fine-tune, evaluate and export a language model on your own data, on your own machine.",
+        epilog="Any `--section.field=value` after a config file overrides it; see `tunesmith train --help`.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    init = verbs.add_parser("init", help="write a commented starter config")
+    init.add_argument("path", nargs="?", default="tunesmith.yaml")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    train = verbs.add_parser(
+        "train",
+        help="fine-tune, then evaluate base vs tuned",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=commands.fields_epilog(),
+    )
+    train.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
+    train.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+
+    evaluate = verbs.add_parser("eval", help="evaluate an adapter (and the base model) on the test split")
+    evaluate.add_argument("config", nargs="?")
+    evaluate.add_argument("--adapter", required=True, help="adapter folder, e.g. runs/<id>/adapter")
+
+    chat = verbs.add_parser("chat", help="talk to the base model or a tuned adapter")
+    chat.add_argument("config", nargs="?")
+    chat.add_argument("--adapter", help="adapter folder; omit to chat with the base model")
+    chat.add_argument("--message", "-m", action="append", help="one-shot message(s) instead of a prompt loop")
+    chat.add_argument("--max-new-tokens", type=int, default=128)
+
+    export = verbs.add_parser("export", help="export a run's adapter, optionally merged into the base model")
+    export.add_argument("run_dir", help="runs/<id>")
+    export.add_argument("--merge", action="store_true", help="write merged full-model safetensors")
+    export.add_argument("--out", help="output folder (default: runs/<id>/export)")
+
+    data = verbs.add_parser("data", help="data tools")
+    data_verbs = data.add_subparsers(dest="data_verb", metavar="TOOL")
+    inspect = data_verbs.add_parser("inspect", help="detected format, counts, token lengths, every problem")
+    inspect.add_argument("file")
+    inspect.add_argument("--format", default="auto")
+    inspect.add_argument("--model", help="tokenizer for the length histogram (default: the bundled model)")
+    inspect.add_argument("--no-tokens", action="store_true", help="skip the token-length histogram")
+    inspect.add_argument("--max-seq-length", type=int, default=512)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    overrides = [a for a in rest if a.startswith("--") and "." in a.split("=", 1)[0]]
+    unknown = [a for a in rest if a not in overrides]
+    if unknown:
+        parser.error(f"unrecognised arguments: {' '.join(unknown)}")
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    try:
+        return commands.dispatch(args, overrides)
+    except TunesmithError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+def _entry() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
