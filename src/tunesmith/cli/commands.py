@@ -32,7 +32,14 @@ def init(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def train(args: argparse.Namespace, overrides: list[str]) -> int:
-    cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
+    if args.resume:
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise TunesmithError(f"{run_dir} is not a run folder (no config.yaml); pass runs/<id>")
+        resume = [f"--run.output_dir={run_dir.parent}", f"--run.run_id={run_dir.name}", "--train.resume=must"]
+        cfg = load_config(args.config or run_dir / "config.yaml", overrides + resume)
+    else:
+        cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
     from tunesmith.recipes.finetune import finetune
 
     result = finetune(cfg, evaluate_after=not args.no_eval)

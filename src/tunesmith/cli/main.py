@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
     train.add_argument("--no-eval", action="store_true", help="skip the evaluation after training")
+    train.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue runs/<id> from its newest complete checkpoint (its config)"
+    )
 
     evaluate = verbs.add_parser("eval", help="evaluate an adapter (and the base model) on the test split")
     evaluate.add_argument("config", nargs="?")

@@ -130,7 +130,9 @@ def _coerce(value: Any, tp: Any) -> Any:
         return value if isinstance(value, int) and not isinstance(value, bool) else _MISSING
     if tp is float:
         return _to_float(value)
-    if tp is str:
+    if tp is str:  # a bare number is a fine name or path (`run_id: 123`)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
         return value if isinstance(value, str) else _MISSING
     return _MISSING
 

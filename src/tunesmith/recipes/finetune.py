@@ -1,0 +1,116 @@
+"""The core recipe: data file -> trained adapter -> base-vs-tuned evaluation, all written to `runs/<id>/`.
+
+    tunesmith train configs/demo.yaml --train.learning_rate=2e-4
+
+Read top to bottom; each stage is one call into its package and writes its report into the run folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunesmith.config import Config, config_to_dict
+from tunesmith.recipes.common import (
+    build_collate,
+    console,
+    encode_split,
+    evaluate_side_by_side,
+    prompt_style,
+    setup_runtime,
+)
+
+
+@dataclass
+class FinetuneResult:
+    run_dir: Path
+    adapter_dir: Path
+    train: dict[str, Any]
+    eval_report: dict[str, Any] | None
+
+
+def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
+    from tunesmith.data.load import load_splits
+    from tunesmith.encode.pack import pack_examples
+    from tunesmith.models.adapters import apply_adapter, count_parameters
+    from tunesmith.models.export import save_adapter
+    from tunesmith.models.load import load_model_and_tokenizer
+    from tunesmith.track.run_dir import RunDir
+    from tunesmith.train.loop import train
+
+    out = console()
+    device, autocast_dtype = setup_runtime(cfg)
+    splits, data_report = load_splits(cfg.data, cfg.run.seed)
+    run = RunDir.create(
+        cfg.run.output_dir,
+        config_to_dict(cfg),
+        run_id=cfg.run.run_id,
+        data_files=list(data_report.sha256),
+        seed=cfg.run.seed,
+        device=str(device),
+    )
+    out.print(f"[bold]run[/] {run.path}  device={device} precision={autocast_dtype or 'fp32'}")
+    out.print(f"data: {data_report.format}, splits {splits.counts()}")
+
+    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    style = prompt_style(cfg.encode, splits.train)
+    train_examples, train_encode = encode_split(splits.train, tokenizer, style, cfg.encode)
+    val_examples, val_encode = encode_split(splits.val, tokenizer, style, cfg.encode)
+    run.write_json(
+        "data_report.json",
+        {**data_report.to_dict(), "encode": {"train": train_encode.to_dict(), "val": val_encode.to_dict()}},
+    )
+    out.print(f"encoded train: {train_encode.to_dict()}")
+
+    base_result = None
+    if evaluate_after and cfg.eval.compare_base:
+        out.print("evaluating the base model ...")
+        base_result = evaluate_one(model, tokenizer, splits.test, style, cfg, device, autocast_dtype)
+
+    model = apply_adapter(model, cfg.adapter)
+    trainable, total = count_parameters(model)
+    out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
+    model.to(device)
+    if cfg.encode.packing:
+        train_items: list[Any] = pack_examples(train_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
+        val_items: list[Any] = pack_examples(val_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
+    else:
+        train_items, val_items = list(train_examples), list(val_examples)
+    collate = build_collate(cfg.encode.packing, tokenizer.pad_token_id)
+    result = train(
+        model, train_items, val_items or None, cfg.train, run, device, autocast_dtype, collate, seed=cfg.run.seed
+    )
+    adapter_dir = save_adapter(model, run.path / "adapter", tokenizer)
+    train_summary = {
+        "steps": result.steps,
+        "train_loss": result.train_loss,
+        "val_loss": result.val_loss,
+        "elapsed_s": round(result.elapsed_s, 2),
+        "tokens_per_s": round(result.tokens_per_s, 1),
+        "resumed_from_step": result.resumed_from_step,
+    }
+    run.write_json("train_report.json", train_summary)
+    out.print(f"trained {result.steps} steps in {result.elapsed_s:.0f}s, {result.tokens_per_s:.0f} tokens/s")
+
+    report = None
+    if evaluate_after:
+        out.print("evaluating the tuned model ...")
+        tuned_result = evaluate_one(model, tokenizer, splits.test, style, cfg, device, autocast_dtype)
+        report = evaluate_side_by_side(base_result, tuned_result, run.path / "eval_report.json", out)
+    run.finish()
+    return FinetuneResult(run.path, adapter_dir, train_summary, report)
+
+
+def evaluate_one(model: Any, tokenizer: Any, records: list[Any], style: Any, cfg: Config, device: Any, dtype: Any):
+    """One model's metrics on the test split (generation + label log-likelihood + loss)."""
+    from tunesmith.evaluate.runner import evaluate_model
+    from tunesmith.models.device import autocast_context
+
+    test_examples, _ = encode_split(records, tokenizer, style, cfg.encode)
+    collate = build_collate(False, tokenizer.pad_token_id)
+    size = cfg.eval.batch_size
+    batches = [collate(test_examples[i : i + size]) for i in range(0, len(test_examples), size)]
+    model.eval()
+    with autocast_context(device, dtype):
+        return evaluate_model(model, tokenizer, records, style, cfg.eval, device, eval_batches=batches)
