@@ -7,7 +7,6 @@ import pytest
 from tunesmith.core.records import CompletionRecord, Origin, PromptStyle
 from tunesmith.encode.chat import IGNORE_INDEX, EncodedExample, encode_records
 from tunesmith.encode.pack import (
-    batches,
     collate_packed,
     collate_padded,
     count_target_tokens,
@@ -129,13 +128,3 @@ def test_packed_loss_equals_mean_of_separate_losses(examples, tiny_model, tiny_t
             loss = model(input_ids=torch.tensor([e.input_ids]), labels=torch.tensor([e.labels])).loss
             total, count = total + float(loss) * n, count + n
     assert abs(float(packed_loss) - total / count) < 1e-4
-
-
-def test_batches_are_a_pure_function_of_seed_and_epoch() -> None:
-    items = list(range(10))
-    epoch0 = list(batches(items, 3, seed=1, epoch=0))
-    assert [len(b) for b in epoch0] == [3, 3, 3, 1]
-    assert sorted(sum(epoch0, [])) == items
-    assert list(batches(items, 3, seed=1, epoch=0)) == epoch0
-    assert list(batches(items, 3, seed=1, epoch=1)) != epoch0
-    assert list(batches(items, 3, seed=1, epoch=0, start_batch=2)) == epoch0[2:]  # resume mid-epoch

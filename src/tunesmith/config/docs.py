@@ -18,7 +18,7 @@ def field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(inspect.getsource(cls))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}
-    for stmt, following in zip(body, body[1:]):
+    for stmt, following in zip(body, body[1:], strict=False):
         is_field = isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
         is_doc = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
         if is_field and is_doc and isinstance(following.value.value, str):  # type: ignore[union-attr]

@@ -83,14 +83,14 @@ def _build(cls: type, raw: Any, prefix: str, problems: list[Problem]) -> Any:
         problems.append(Problem(where, None, f"expected a mapping, got {raw!r}", None))
         raw = {}
     hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1)
             hint = f"did you mean {prefix}{close[0]}?" if close else f"known: {', '.join(known)}"
             problems.append(Problem(f"{prefix}{key}", None, "unknown field", hint))
     values = {}
-    for name, f in known.items():
+    for name in known:
         if name not in raw:
             continue
         tp = hints[name]

@@ -154,6 +154,8 @@ class EvalConfig:
     """Records per generation / scoring batch."""
     metrics: list[str] | None = None
     """Metric names; default depends on the data: accuracy+macro_f1 for labels, chrf for pairs, loss otherwise."""
+    label_loglik: bool = True
+    """For label data, also pick each answer as the label of highest log-likelihood (works for chatty models)."""
 
 
 @dataclass

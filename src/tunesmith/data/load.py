@@ -12,7 +12,7 @@ from tunesmith.core.errors import DataError, Problem
 from tunesmith.core.records import LabelRecord, Record
 from tunesmith.data.bundled import resolve_data_source
 from tunesmith.data.formats import validate_records
-from tunesmith.data.io import read_raw_records
+from tunesmith.data.io import scan_raw_records
 from tunesmith.data.split import Splits, duplicate_record_count, split_records, split_with_eval_file
 
 
@@ -56,17 +56,29 @@ def file_sha256(path: Path) -> str:
 
 
 def load_records(path: Path, fmt: str, max_records: int | None = None) -> tuple[list[Record], str, int]:
-    """Read and parse one file: (records, format used, rows in the file). `DataError` lists every problem."""
-    raws = read_raw_records(path)
-    records_read = len(raws)
+    """Read and parse one file: (records, format used, rows in the file).
+
+    Unreadable lines and invalid records are collected together, so one `DataError` lists every problem.
+    """
+    scan = scan_raw_records(path)
+    if not scan.records and scan.problems:
+        raise DataError(scan.problems, title=f"cannot read {path}")
+    raws = scan.records
+    records_read = len(raws) + len(scan.problems)
     if max_records is not None:
         raws = raws[:max_records]  # before parsing: problems past the cut do not block a quick trial
     result = validate_records(raws, fmt)
-    if result.problems:
-        bad = len({p.where for p in result.problems})
-        title = f"{bad} of {len(raws)} records in {path} are not valid {result.format} records"
-        raise DataError(result.problems, title=title)
+    problems = sorted([*scan.problems, *result.problems], key=_problem_line)
+    if problems:
+        bad = len({p.where for p in problems})
+        title = f"{bad} of {records_read} records in {path} are not valid {result.format} records"
+        raise DataError(problems, title=title)
     return result.records, str(result.format), records_read
+
+
+def _problem_line(problem: Problem) -> int:
+    line = problem.where.rpartition(":")[2]
+    return int(line) if line.isdigit() else 0
 
 
 def load_splits(cfg: DataConfig, seed: int) -> tuple[Splits, DataReport]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -146,24 +146,3 @@ def count_target_tokens(batch: dict[str, Any]) -> int:
     """Tokens the loss is averaged over: labels other than -100 after the shift (position 0 never counts)."""
     labels: torch.Tensor = batch["labels"]
     return int((labels[:, 1:] != IGNORE_INDEX).sum())
-
-
-def batch_order(num_items: int, seed: int, epoch: int) -> list[int]:
-    """The item order of one epoch: a pure function of (seed, epoch), so a resumed run sees the same order."""
-    order = list(range(num_items))
-    random.Random(f"tunesmith:{seed}:{epoch}").shuffle(order)  # str seeds hash with sha512: stable across runs
-    return order
-
-
-def num_batches(num_items: int, batch_size: int) -> int:
-    """Batches per epoch (the last one may be smaller)."""
-    return (num_items + batch_size - 1) // batch_size
-
-
-def batches(items: Sequence[T], batch_size: int, seed: int, epoch: int, start_batch: int = 0) -> Iterator[list[T]]:
-    """Lists of `batch_size` items (rows or examples) in the epoch's order; `start_batch` skips ahead on resume."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    order = batch_order(len(items), seed, epoch)
-    for start in range(start_batch * batch_size, len(order), batch_size):
-        yield [items[i] for i in order[start : start + batch_size]]

@@ -71,63 +71,153 @@ def label_logliks(
 
     Ending the answer with the end-of-turn tokens makes a label that is a prefix of another ("play" vs
     "play_music") compete fairly: "play" must also predict that the answer stops there.
+
+    Each prompt is run once and every label's answer is scored from a copy of its KV cache, so the cost is
+    (prompts + prompts x answer tokens) rather than prompts x labels full sequences. `batch_size` counts
+    prompts; each continuation step then holds `batch_size x len(labels)` rows of a few tokens.
     """
     import torch
 
-    pairs = [(p, label) for p in prompts_messages for label in labels]
-    sequences = [_prompt_and_answer_ids(tokenizer, p, label) for p, label in pairs]
-    totals: list[float] = []
+    encoded = [_prompt_and_answer_ids(tokenizer, p, labels) for p in prompts_messages]
+    # Why sorted by length: fewer pad tokens per batch. Results do not depend on the grouping.
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    scores: list[list[float]] = [[] for _ in encoded]
+    step = max(1, batch_size)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(sequences), max(1, batch_size)):
-                totals.extend(_answer_logliks(model, sequences[start : start + max(1, batch_size)]))
+            for start in range(0, len(order), step):
+                rows = order[start : start + step]
+                for i, row in zip(rows, _shared_prompt_logliks(model, [encoded[i] for i in rows]), strict=True):
+                    scores[i] = row
     finally:
         model.train(was_training)
-    n = len(labels)
-    return [totals[i * n : (i + 1) * n] for i in range(len(prompts_messages))]
+    return scores
 
 
-def _prompt_and_answer_ids(tokenizer: Any, messages: Sequence[Message], label: str) -> tuple[list[int], list[int]]:
-    """Token ids of the chat prompt (with generation prompt) and of the answer turn that follows it."""
+def _prompt_and_answer_ids(
+    tokenizer: Any, messages: Sequence[Message], labels: Sequence[str]
+) -> tuple[list[int], list[list[int]]]:
+    """Token ids of the chat prompt (with generation prompt) and of each label's answer turn that follows it."""
     from tunesmith.evaluate.generate import chat_text
 
     prompt = chat_text(tokenizer, messages, add_generation_prompt=True)
-    full = chat_text(tokenizer, [*messages, Message("assistant", label)], add_generation_prompt=False)
-    # Why the fallback: a template may render the final assistant turn differently from the generation prompt
-    # (e.g. strip reasoning); then score the label followed by the end-of-sequence token.
-    answer = full[len(prompt) :] if full.startswith(prompt) else label + (tokenizer.eos_token or "")
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
-    return list(prompt_ids), list(answer_ids)
+    answers: list[list[int]] = []
+    for label in labels:
+        full = chat_text(tokenizer, [*messages, Message("assistant", label)], add_generation_prompt=False)
+        # Why the fallback: a template may render the final assistant turn differently from the generation
+        # prompt (e.g. strip reasoning); then score the label followed by the end-of-sequence token.
+        answer = full[len(prompt) :] if full.startswith(prompt) else label + (tokenizer.eos_token or "")
+        answers.append(list(tokenizer(answer, add_special_tokens=False)["input_ids"]))
+    return list(tokenizer(prompt, add_special_tokens=False)["input_ids"]), answers
 
 
-def _answer_logliks(model: Any, sequences: list[tuple[list[int], list[int]]]) -> list[float]:
-    """Sum of log p(answer token | preceding tokens) per (prompt, answer) sequence, right-padded as one batch."""
+def _shared_prompt_logliks(model: Any, batch: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
+    """Sum of log p(answer token | prompt, earlier answer tokens) for every (prompt, answer) in the batch.
+
+    The prompts run once, left-padded so that every prompt ends in the last column: its last logits predict
+    each answer's first token. The cache is then repeated once per answer and the answers' remaining tokens
+    run as one right-padded continuation batch, rows in (prompt, answer) order.
+    """
     import torch
 
     device = _model_device(model)
-    lengths = [len(p) + len(a) for p, a in sequences]
-    width = max(lengths)
-    input_ids = torch.zeros((len(sequences), width), dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    target_mask = torch.zeros_like(input_ids, dtype=torch.bool)
-    for row, (prompt_ids, answer_ids) in enumerate(sequences):
-        ids = prompt_ids + answer_ids
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention_mask[row, : len(ids)] = 1
-        target_mask[row, len(prompt_ids) : len(ids)] = True
-    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (batch, seq, vocab)
-    # Token t is predicted by position t-1. Keep only answer positions before the softmax: with a 49k vocabulary
-    # the full (batch, seq, vocab) log-probabilities would dwarf everything else.
-    keep = target_mask[:, 1:].to(logits.device)  # (batch, seq-1)
-    logprobs = torch.log_softmax(logits[:, :-1][keep].float(), dim=-1)  # (n_answer_tokens, vocab)
-    picked = logprobs.gather(-1, input_ids[:, 1:][keep].unsqueeze(-1)).squeeze(-1)  # (n_answer_tokens,)
-    row_of = torch.arange(len(sequences), device=logits.device)[:, None].expand_as(keep)[keep]
-    totals = torch.zeros(len(sequences), device=logits.device).index_add_(0, row_of, picked)
-    return totals.tolist()
+    n_answers = len(batch[0][1])
+    prompt_ids, prompt_mask = _left_pad([p for p, _ in batch])  # (batch, prompt)
+    prompt_pos = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+    extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    out = model(
+        input_ids=prompt_ids.to(device),
+        attention_mask=prompt_mask.to(device),
+        position_ids=prompt_pos.to(device),
+        use_cache=True,  # Why explicit: a tuned model's config may say use_cache=False (gradient checkpointing).
+        **extra,
+    )
+    # Why `cache`: transformers 5 renamed `past_key_values` (kwarg and output field) to `cache`.
+    cache = getattr(out, "cache", None)
+    if cache is None:
+        raise ValueError(
+            f"{type(model).__name__} returned no KV cache with use_cache=True; label log-likelihood scoring "
+            "needs a causal LM that returns `cache` (any transformers 5 AutoModelForCausalLM does)"
+        )
+    answers = [a for _, row in batch for a in row]
+    first_logprobs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # (batch, vocab)
+    first_logprobs = first_logprobs.repeat_interleave(n_answers, dim=0)  # (batch x answers, vocab)
+    totals = torch.zeros(len(answers), device=first_logprobs.device)
+    has_answer = torch.tensor([len(a) > 0 for a in answers], device=totals.device)
+    first_ids = torch.tensor([a[0] if a else 0 for a in answers], device=totals.device)
+    totals += torch.where(has_answer, first_logprobs.gather(-1, first_ids[:, None]).squeeze(-1), 0.0)
+    width = max(len(a) for a in answers) - 1
+    if width > 0:
+        cache.batch_repeat_interleave(n_answers)
+        totals += _continuation_logliks(model, cache, answers, prompt_mask.repeat_interleave(n_answers, 0), width)
+    flat = totals.tolist()
+    return [flat[i * n_answers : (i + 1) * n_answers] for i in range(len(batch))]
+
+
+def _continuation_logliks(
+    model: Any, cache: Any, answers: list[list[int]], prompt_mask: torch.Tensor, width: int
+) -> torch.Tensor:
+    """Log-likelihood of answer tokens 2.. per row, feeding tokens ..n-1 after the row's cached prompt.
+
+    `prompt_mask` is the left-padded prompt mask repeated per answer: (rows, prompt); the result is (rows,).
+    """
+    import torch
+
+    device = _model_device(model)
+    rows = len(answers)
+    inputs = torch.zeros((rows, width), dtype=torch.long)
+    targets = torch.zeros((rows, width), dtype=torch.long)
+    keep = torch.zeros((rows, width), dtype=torch.bool)
+    for row, answer in enumerate(answers):
+        n = len(answer) - 1
+        if n > 0:
+            inputs[row, :n] = torch.tensor(answer[:-1])
+            targets[row, :n] = torch.tensor(answer[1:])
+            keep[row, :n] = True
+    # Right-padded continuation: pad slots come after every real token, so causality keeps them unseen.
+    mask = torch.cat([prompt_mask, torch.ones_like(inputs)], dim=1)  # (rows, prompt + width)
+    positions = prompt_mask.sum(-1, keepdim=True) + torch.arange(width)  # (rows, width)
+    logits = model(
+        input_ids=inputs.to(device),
+        attention_mask=mask.to(device),
+        position_ids=positions.to(device),
+        cache=cache,
+        use_cache=True,
+    ).logits  # (rows, width, vocab)
+    # Keep only answer positions before the softmax: the full (rows, width, vocab) log-probs would dwarf the rest.
+    keep = keep.to(logits.device)
+    logprobs = torch.log_softmax(logits[keep].float(), dim=-1)  # (n_kept, vocab)
+    picked = logprobs.gather(-1, targets.to(logits.device)[keep][:, None]).squeeze(-1)  # (n_kept,)
+    row_of = torch.arange(rows, device=logits.device)[:, None].expand_as(keep)[keep]
+    return torch.zeros(rows, device=logits.device).index_add_(0, row_of, picked)
+
+
+def _left_pad(ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded (with id 0, masked out) token ids and their attention mask, both (rows, longest)."""
+    import torch
+
+    width = max(len(x) for x in ids)
+    input_ids = torch.zeros((len(ids), width), dtype=torch.long)
+    mask = torch.zeros_like(input_ids)
+    for row, x in enumerate(ids):
+        if x:
+            input_ids[row, width - len(x) :] = torch.tensor(x)
+            mask[row, width - len(x) :] = 1
+    return input_ids, mask
+
+
+def _accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the (base) model's forward takes `logits_to_keep`: then the prompt pass skips the vocab
+    projection for all but the last position, as `generate` does."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def _model_device(model: Any) -> torch.device:

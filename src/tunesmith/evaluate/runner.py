@@ -60,8 +60,9 @@ def evaluate_model(
         # An unmatched answer stays as generated, so every label metric counts it wrong.
         predictions = [m if m is not None else a for m, a in zip(matched, answers, strict=True)]
         result["unmatched_rate"] = sum(m is None for m in matched) / len(matched)
-        loglik = score_labels_by_loglik(model, tokenizer, prompts, labels, cfg.batch_size)
-        result["loglik_accuracy"] = METRICS.get("accuracy").compute(loglik, references)
+        if cfg.label_loglik:
+            loglik = score_labels_by_loglik(model, tokenizer, prompts, labels, cfg.batch_size)
+            result["loglik_accuracy"] = METRICS.get("accuracy").compute(loglik, references)
     for name in cfg.metrics or default_metrics(kind):
         result[name] = METRICS.get(name).compute(predictions, references, labels=labels, kind=kind)
     if eval_batches is not None:

@@ -33,9 +33,8 @@ class FinetuneResult:
 def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     from tunesmith.data.load import load_splits
     from tunesmith.encode.pack import pack_examples
-    from tunesmith.models.adapters import apply_adapter, count_parameters
+    from tunesmith.models.adapters import PEFT_METHODS, apply_adapter, count_parameters
     from tunesmith.models.export import save_adapter
-    from tunesmith.models.load import load_model_and_tokenizer
     from tunesmith.track.run_dir import RunDir
     from tunesmith.train.loop import train
 
@@ -53,7 +52,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     out.print(f"[bold]run[/] {run.path}  device={device} precision={autocast_dtype or 'fp32'}")
     out.print(f"data: {data_report.format}, splits {splits.counts()}")
 
-    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    model, tokenizer = load_base_model(cfg)
     style = prompt_style(cfg.encode, splits.train)
     train_examples, train_encode = encode_split(splits.train, tokenizer, style, cfg.encode)
     val_examples, val_encode = encode_split(splits.val, tokenizer, style, cfg.encode)
@@ -72,12 +71,15 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     trainable, total = count_parameters(model)
     out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
     model.to(device)
-    if cfg.encode.packing:
+    packing = cfg.encode.packing and PEFT_METHODS.get(cfg.adapter.method).supports_packing
+    if cfg.encode.packing and not packing:
+        out.print(f"[yellow]{cfg.adapter.method} keeps its own KV cache, so examples are padded, not packed[/]")
+    if packing:
         train_items: list[Any] = pack_examples(train_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
         val_items: list[Any] = pack_examples(val_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
     else:
         train_items, val_items = list(train_examples), list(val_examples)
-    collate = build_collate(cfg.encode.packing, tokenizer.pad_token_id)
+    collate = build_collate(packing, tokenizer.pad_token_id)
     result = train(
         model, train_items, val_items or None, cfg.train, run, device, autocast_dtype, collate, seed=cfg.run.seed
     )
@@ -100,6 +102,13 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         report = evaluate_side_by_side(base_result, tuned_result, run.path / "eval_report.json", out)
     run.finish()
     return FinetuneResult(run.path, adapter_dir, train_summary, report)
+
+
+def load_base_model(cfg: Config) -> tuple[Any, Any]:
+    """The base model: 4-bit on the GPU for QLoRA, else full precision (fp32 weights, autocast computes)."""
+    from tunesmith.models.load import load_model_and_tokenizer, load_quantized
+
+    return load_quantized(cfg.model) if cfg.adapter.method == "qlora" else load_model_and_tokenizer(cfg.model)
 
 
 def evaluate_one(model: Any, tokenizer: Any, records: list[Any], style: Any, cfg: Config, device: Any, dtype: Any):
