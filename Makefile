@@ -46,7 +46,7 @@ quality: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q tests/test_import_direction.py
 
-bench: setup
+bench: setup data
 	$(BIN)/python bench/train_throughput.py
 
 clean:

@@ -115,3 +115,31 @@ def test_trainable_state_round_trip(method, tiny_model_dir, tmp_path) -> None:
         assert torch.equal(a, b), name
     with pytest.raises(CheckpointError, match="missing"):
         load_trainable_state_dict(other, {})
+
+
+def test_place_for_training_stores_frozen_linears_in_bf16_with_identical_loss(tiny_model) -> None:
+    import copy
+
+    import torch
+
+    from tunesmith.config.schema import AdapterConfig
+    from tunesmith.models.adapters import apply_adapter, place_for_training
+    from tunesmith.train.loss import causal_lm_loss
+
+    model = apply_adapter(tiny_model, AdapterConfig(method="lora", r=4))
+    for name, p in model.named_parameters():  # non-zero LoRA B so the adapter path counts
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.02)
+    reference = copy.deepcopy(model)
+    placed = place_for_training(model, "lora", torch.device("cpu"), torch.bfloat16)
+    dtypes = {n: p.dtype for n, p in placed.named_parameters()}
+    assert all(dtypes[n] == torch.float32 for n in dtypes if "lora_" in n)  # trained weights stay fp32
+    assert dtypes["base_model.model.model.embed_tokens.weight"] == torch.float32  # tied to the head
+    assert any(d == torch.bfloat16 for n, d in dtypes.items() if "q_proj.base_layer" in n)
+    ids = torch.randint(0, 400, (2, 12))
+    batch = {"input_ids": ids, "labels": ids.clone(), "position_ids": torch.arange(12).repeat(2, 1)}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, _ = causal_lm_loss(reference, batch)
+        got, _ = causal_lm_loss(placed, batch)
+    assert torch.equal(expected, got)  # the cast autocast would do anyway, done once
+    assert place_for_training(copy.deepcopy(reference), "dora", torch.device("cpu"), torch.bfloat16) is not None

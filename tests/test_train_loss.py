@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tunesmith.train.loss import causal_lm_loss, count_target_tokens, split_body_and_head
+from tunesmith.encode.pack import count_target_tokens
+from tunesmith.train.loss import causal_lm_loss, split_body_and_head
 
 
 def _packed_batch(vocab: int) -> dict[str, torch.Tensor]:

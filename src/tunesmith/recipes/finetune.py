@@ -33,7 +33,7 @@ class FinetuneResult:
 def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     from tunesmith.data.load import load_splits
     from tunesmith.encode.pack import pack_examples
-    from tunesmith.models.adapters import PEFT_METHODS, apply_adapter, count_parameters
+    from tunesmith.models.adapters import PEFT_METHODS, apply_adapter, count_parameters, place_for_training
     from tunesmith.models.export import save_adapter
     from tunesmith.track.run_dir import RunDir
     from tunesmith.train.loop import train
@@ -70,7 +70,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     model = apply_adapter(model, cfg.adapter)
     trainable, total = count_parameters(model)
     out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
-    model.to(device)
+    model = place_for_training(model, cfg.adapter.method, device, autocast_dtype)
     packing = cfg.encode.packing and PEFT_METHODS.get(cfg.adapter.method).supports_packing
     if cfg.encode.packing and not packing:
         out.print(f"[yellow]{cfg.adapter.method} keeps its own KV cache, so examples are padded, not packed[/]")

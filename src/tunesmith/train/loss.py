@@ -17,17 +17,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tunesmith.encode.pack import count_target_tokens
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
 IGNORE_INDEX = -100
 _HEAD_MODIFIERS = ("final_logit_softcapping", "logit_scale", "output_multiplier_scale", "logits_scaling")
-
-
-def count_target_tokens(batch: dict[str, Any]) -> int:
-    """Number of positions that carry loss after the causal shift (label at t is predicted at t-1)."""
-    return int((batch["labels"][:, 1:] != IGNORE_INDEX).sum().item())
 
 
 def split_body_and_head(model: nn.Module) -> tuple[nn.Module, nn.Module] | None:
