@@ -9,18 +9,6 @@ import pytest
 from tunesmith.core.records import Message
 from tunesmith.evaluate.generate import generate_answers
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Any:
-    """One intra-op thread: on a shared 2-core machine, 2 threads on this tiny model run up to 40x slower."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 SHORT = [Message("user", "Play some jazz")]
 LONG = [
     Message("system", "You are a helpful assistant."),

@@ -17,18 +17,6 @@ from tunesmith.evaluate.label_match import (
     score_labels_by_loglik,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Any:
-    """One intra-op thread: on a shared 2-core machine, 2 threads on this tiny model run up to 40x slower."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 LABELS = ["play", "play_music", "get_weather", "book_restaurant"]
 
 

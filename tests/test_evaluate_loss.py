@@ -10,17 +10,6 @@ import pytest
 from tunesmith.evaluate.loss import mean_target_loss
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Any:
-    """One intra-op thread: on a shared 2-core machine, 2 threads on this tiny model run up to 40x slower."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def _batch(rows: list[list[int]], loss_from: list[int], pad_id: int) -> dict[str, Any]:
     """Right-padded batch; labels are -100 before `loss_from[i]` and on padding."""
     import torch

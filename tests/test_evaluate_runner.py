@@ -13,18 +13,6 @@ from tunesmith.config.schema import EvalConfig
 from tunesmith.core.records import LabelRecord, Origin, PairRecord, PromptStyle, prompt_messages
 from tunesmith.evaluate.runner import compare, evaluate_model, render_comparison, write_eval_report
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Any:
-    """One intra-op thread: on a shared 2-core machine, 2 threads on this tiny model run up to 40x slower."""
-    import torch
-
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 STYLE = PromptStyle(labels=("positive", "negative"))
 TEXTS = ["Play some jazz music.", "Rate this novel four stars.", "What is the weather like?"]
 RECORDS = [

@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
     from transformers import AutoModelForCausalLM
     from tunesmith.track.run_dir import RunDir
     from tunesmith.train import checkpoint as ckpt
-    from tunesmith.train.checkpoint import trainable_tensors
+    from tunesmith.models.adapters import trainable_state_dict
     from tunesmith.train.loop import train
     from tunesmith.train.strategy import PlainStrategy
 
@@ -61,7 +61,8 @@ SCRIPT = textwrap.dedent(
                     log_every_steps=1, keep_checkpoints=2)
     run = RunDir.create(out_dir, {"kill": "test"}, run_id=run_id)
     result = train(model, items, None, cfg, run, torch.device("cpu"), None, pad_collate, seed=7)
-    save_file(trainable_tensors(model), os.path.join(out_dir, run_id + ".safetensors"))
+    weights = {n: t.contiguous() for n, t in trainable_state_dict(model).items()}
+    save_file(weights, os.path.join(out_dir, run_id + ".safetensors"))
     print("done", result.resumed_from_step, round(result.steps_per_s, 1), flush=True)
     """
 )

@@ -215,7 +215,8 @@ def load_trainable_state_dict(model: Any, state: dict[str, torch.Tensor]) -> Non
         raise CheckpointError(
             f"checkpoint does not match the model's trainable parameters: missing {missing[:5]} "
             f"({len(missing)}), unexpected {unexpected[:5]} ({len(unexpected)}); "
-            "was it written with a different adapter method, rank or target modules?"
+            "was it written with a different adapter method, rank or target modules? Resume with the same model "
+            "and adapter config, or start a new run (train.resume=never)"
         )
     with torch.no_grad():
         for name, parameter in params.items():

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunesmith.core.durable import fsync_path
 from tunesmith.core.errors import CheckpointError
+from tunesmith.models.adapters import load_trainable_state_dict, trainable_state_dict
 
 if TYPE_CHECKING:
     import torch
@@ -55,11 +57,6 @@ class CheckpointState:
 
 def checkpoint_name(step: int) -> str:
     return f"step-{step:06d}"
-
-
-def trainable_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Every parameter with `requires_grad`, by its exact name: the same set the optimizer updates."""
-    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
 
 # ----------------------------------------------------------------------------- encoding (no pickle)
@@ -146,15 +143,6 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- file system
 
 
-def _fsync_path(path: Path) -> None:
-    """fsync a file or a folder (a folder's fsync makes the names inside it durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_json(path: Path, obj: Any) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f)
@@ -166,7 +154,7 @@ def _write_safetensors(path: Path, tensors: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
     save_file(tensors, str(path))
-    _fsync_path(path)
+    fsync_path(path)
 
 
 def _write_marker(folder: Path) -> None:
@@ -280,15 +268,15 @@ def save_checkpoint(
         "metrics": metrics,
         "meta": meta or {},
     }
-    _write_safetensors(tmp / WEIGHTS_FILE, trainable_tensors(model))
+    _write_safetensors(tmp / WEIGHTS_FILE, {n: t.cpu().contiguous() for n, t in trainable_state_dict(model).items()})
     _write_safetensors(tmp / STATE_TENSORS_FILE, tensors)
     _write_json(tmp / STATE_JSON_FILE, state)
     _write_marker(tmp)
-    _fsync_path(tmp)
+    fsync_path(tmp)
     if final.exists():  # only after a resume from an older step re-reaches this one
         _remove_dir(final)
     os.replace(tmp, final)
-    _fsync_path(root)
+    fsync_path(root)
     if keep is not None:
         prune_checkpoints(run_dir, keep)
     return final
@@ -304,25 +292,6 @@ def read_checkpoint_state(path: str | Path) -> tuple[dict[str, Any], dict[str, A
     with open(path / STATE_JSON_FILE, encoding="utf-8") as f:
         state = json.load(f)
     return state, load_file(str(path / STATE_TENSORS_FILE))
-
-
-def load_trainable_weights(model: nn.Module, path: str | Path) -> None:
-    """Copy a checkpoint's trainable tensors into the model's parameters, insisting on the same set of names."""
-    import torch
-    from safetensors.torch import load_file
-
-    saved = load_file(str(Path(path) / WEIGHTS_FILE))
-    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    missing, unexpected = sorted(set(params) - set(saved)), sorted(set(saved) - set(params))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"checkpoint {path} does not match the model's trainable parameters "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]}): resume with the same model and adapter "
-            "config, or start a new run (train.resume=never)"
-        )
-    with torch.no_grad():
-        for name, param in params.items():
-            param.copy_(saved[name].to(param.device, param.dtype))
 
 
 def load_checkpoint(
@@ -342,7 +311,9 @@ def load_checkpoint(
     if state["strategy"]["name"] != strategy.name:
         raise CheckpointError(f"{path} was written by strategy {state['strategy']['name']!r}, not "
                               f"{strategy.name!r}: use the same train.strategy or start a new run")
-    load_trainable_weights(model, path)
+    from safetensors.torch import load_file
+
+    load_trainable_state_dict(model, load_file(str(Path(path) / WEIGHTS_FILE)))
     optimizer.load_state_dict(_decode(state["optimizer"], tensors))
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(_decode(state["scheduler"], tensors))

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.core.errors import CheckpointError
+from tunesmith.encode.pack import count_target_tokens, count_tokens
 from tunesmith.train.batches import BatchSource, EpochBatches
 from tunesmith.train.checkpoint import latest_complete_checkpoint, load_checkpoint, save_checkpoint
-from tunesmith.encode.pack import count_target_tokens, count_tokens
 from tunesmith.train.loss import causal_lm_loss
 from tunesmith.train.optim import build_optimizer, build_scheduler, steps_per_epoch, total_steps, warmup_steps_for
 from tunesmith.train.strategy import Strategy, make_strategy
