@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from tunesmith.core.records import Message
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def chat_text(tokenizer: Any, messages: Sequence[Message], add_generation_prompt: bool) -> str:
@@ -35,12 +38,26 @@ def generate_answers(
     token sits at the end of the batch and generation continues straight from it; the answer for a prompt is
     the same alone or in a batch.
     """
-    import torch
-
     texts = [chat_text(tokenizer, m, add_generation_prompt=True) for m in prompt_messages]
     encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    answers: list[str] = [""] * len(texts)
+
+    def run(rows: list[list[int]]) -> list[str]:
+        return _generate_batch(model, tokenizer, _left_padded(tokenizer, rows, device), max_new_tokens)
+
+    return map_in_length_batches(model, encoded, [len(ids) for ids in encoded], batch_size, run)
+
+
+def map_in_length_batches(
+    model: Any, items: Sequence[T], lengths: Sequence[int], batch_size: int, run_batch: Callable[[list[T]], list[R]]
+) -> list[R]:
+    """`run_batch` over items grouped by length (less padding), in eval and inference mode; results in input order.
+
+    The model's train/eval mode is restored afterwards.
+    """
+    import torch
+
+    order = sorted(range(len(items)), key=lambda i: lengths[i])
+    results: list[Any] = [None] * len(items)
     step = max(1, batch_size)
     was_training = model.training
     model.eval()
@@ -48,12 +65,11 @@ def generate_answers(
         with torch.inference_mode():
             for start in range(0, len(order), step):
                 rows = order[start : start + step]
-                batch = _left_padded(tokenizer, [encoded[i] for i in rows], device)
-                for i, answer in zip(rows, _generate_batch(model, tokenizer, batch, max_new_tokens), strict=True):
-                    answers[i] = answer
+                for i, result in zip(rows, run_batch([items[i] for i in rows]), strict=True):
+                    results[i] = result
     finally:
         model.train(was_training)
-    return answers
+    return results
 
 
 def _left_padded(tokenizer: Any, ids: list[list[int]], device: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.core.records import Message
+from tunesmith.evaluate.generate import map_in_length_batches
 from tunesmith.evaluate.metrics import normalize_answer
 
 if TYPE_CHECKING:
@@ -76,24 +77,10 @@ def label_logliks(
     (prompts + prompts x answer tokens) rather than prompts x labels full sequences. `batch_size` counts
     prompts; each continuation step then holds `batch_size x len(labels)` rows of a few tokens.
     """
-    import torch
 
     encoded = [_prompt_and_answer_ids(tokenizer, p, labels) for p in prompts_messages]
-    # Why sorted by length: fewer pad tokens per batch. Results do not depend on the grouping.
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    scores: list[list[float]] = [[] for _ in encoded]
-    step = max(1, batch_size)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(order), step):
-                rows = order[start : start + step]
-                for i, row in zip(rows, _shared_prompt_logliks(model, [encoded[i] for i in rows]), strict=True):
-                    scores[i] = row
-    finally:
-        model.train(was_training)
-    return scores
+    lengths = [len(prompt) for prompt, _ in encoded]
+    return map_in_length_batches(model, encoded, lengths, batch_size, lambda rows: _shared_prompt_logliks(model, rows))
 
 
 def _prompt_and_answer_ids(
