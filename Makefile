@@ -8,6 +8,7 @@ TORCH  ?= torch==2.13.0
 CACHE  ?= $(or $(TUNESMITH_CACHE),$(HOME)/.cache/tunesmith)
 SDIST  := $(CACHE)/downloads/bigbench-1.0.0.tar.gz
 DEMO_DATA := $(CACHE)/data/intent_recognition.jsonl
+export TUNESMITH_CACHE := $(CACHE)
 
 .PHONY: setup data demo test test-integration test-slow quality bench clean
 

@@ -93,7 +93,12 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         "resumed_from_step": result.resumed_from_step,
     }
     run.write_json("train_report.json", train_summary)
-    out.print(f"trained {result.steps} steps in {result.elapsed_s:.0f}s, {result.tokens_per_s:.0f} tokens/s")
+    if result.resumed_from_step == result.steps:
+        out.print(f"already trained to step {result.steps} (checkpoint in {run.path}); nothing left to train")
+    else:
+        resumed = f" (resumed at step {result.resumed_from_step})" if result.resumed_from_step else ""
+        out.print(f"trained {result.steps} steps{resumed} in {result.elapsed_s:.0f}s, "
+                  f"{result.tokens_per_s:.0f} non-pad tokens/s")
 
     report = None
     if evaluate_after:
