@@ -32,7 +32,8 @@ def test_create_writes_config_and_manifest(tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text('{"text": "hi"}\n')
     config = {"train": {"learning_rate": 0.001}, "run": {"seed": 3}}
-    run = RunDir.create(tmp_path / "runs", config, data_files=[data], seed=3, device="cpu")
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    run = RunDir.create(tmp_path / "runs", config, data_sha256={str(data): digest}, seed=3, device="cpu")
     assert run.path.parent == tmp_path / "runs" and run.run_id.endswith(config_hash(config)[:8])
     assert yaml.safe_load((run.path / "config.yaml").read_text()) == config
     manifest = run.read_json("manifest.json")

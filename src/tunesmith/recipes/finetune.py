@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.config import Config, config_to_dict
+from tunesmith.config import Config, config_hash, config_to_dict
 from tunesmith.recipes.common import (
     build_collate,
     console,
@@ -45,7 +45,8 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         cfg.run.output_dir,
         config_to_dict(cfg),
         run_id=cfg.run.run_id,
-        data_files=list(data_report.sha256),
+        data_sha256=data_report.sha256,
+        digest=config_hash(cfg),
         seed=cfg.run.seed,
         device=str(device),
     )

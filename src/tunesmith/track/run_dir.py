@@ -46,14 +46,6 @@ def new_run_id(config_hash_hex: str, now: datetime | None = None) -> str:
     return f"{now.strftime('%Y%m%d-%H%M%S')}-{config_hash_hex[:8]}"
 
 
-def file_sha256(path: str | Path, block_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(block_bytes), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def package_versions(names: Iterable[str] = _VERSIONED_PACKAGES) -> dict[str, str | None]:
     """Installed versions (None when a package is absent)."""
     versions: dict[str, str | None] = {}
@@ -94,12 +86,18 @@ class RunDir:
         config: dict[str, Any],
         *,
         run_id: str | None = None,
-        data_files: Iterable[str | Path] = (),
+        data_sha256: dict[str, str] | None = None,
+        digest: str | None = None,
         seed: int | None = None,
         device: str | None = None,
     ) -> RunDir:
-        """Create `output_dir/<run-id>/` with config.yaml and manifest.json; an existing run is reopened."""
-        digest = config_hash(config)
+        """Create `output_dir/<run-id>/` with config.yaml and manifest.json; an existing run is reopened.
+
+        `data_sha256` maps each data file to its sha256 (already computed by the data loader); `digest` is the
+        config hash to record, default the hash of `config` (pass one that ignores the run folder's name, so a
+        resumed run records the same hash).
+        """
+        digest = digest or config_hash(config)
         run = cls(Path(output_dir) / (run_id or new_run_id(digest)))
         resumed = (run.path / "manifest.json").is_file()
         run.path.mkdir(parents=True, exist_ok=True)
@@ -109,7 +107,7 @@ class RunDir:
             {
                 "run_id": run.run_id,
                 "config_hash": digest,
-                "data_files": {str(p): file_sha256(p) for p in data_files if Path(p).is_file()},
+                "data_files": dict(data_sha256 or {}),
                 "versions": package_versions(),
                 "seed": seed,
                 "device": device,
