@@ -106,3 +106,46 @@ def test_bundled_model_loads_and_learns(tmp_path: Path) -> None:
     result = finetune(cfg)
     loss = result.eval_report["metrics"]["loss"]  # type: ignore[index]
     assert loss["tuned"] < loss["base"]
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+FORMAT_ROWS = {
+    "messages": lambda i: {
+        "messages": [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": f"What is {i} plus one?"},
+            {"role": "assistant", "content": str(i + 1)},
+        ]
+    },
+    "alpaca": lambda i: {"instruction": "Add one.", "input": str(i), "output": str(i + 1)},
+    "pairs": lambda i: {"source": f"count {i}", "target": f"next {i + 1}"},
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("fmt", sorted(FORMAT_ROWS))
+def test_each_record_kind_runs_end_to_end(tmp_path: Path, tiny_model_dir: Path, fmt: str) -> None:
+    data = write_rows(tmp_path / f"{fmt}.jsonl", [FORMAT_ROWS[fmt](i) for i in range(40)])
+    cfg = load_config(
+        None,
+        [
+            f"--model.source={tiny_model_dir}",
+            f"--data.train_file={data}",
+            f"--run.output_dir={tmp_path / 'runs'}",
+            "--model.num_threads=1",
+            "--train.max_steps=4",
+            "--train.batch_size=4",
+            "--eval.max_new_tokens=4",
+        ],
+    )
+    result = finetune(cfg)
+    report = json.loads((result.run_dir / "eval_report.json").read_text())
+    expected = {"pairs": {"chrf", "bleu"}, "alpaca": {"chrf"}, "messages": {"chrf"}}[fmt]
+    assert expected <= set(report["metrics"]) and "loss" in report["metrics"]
+    assert report["n"] == 12 and len(report["samples"]) == 10
+    data_report = json.loads((result.run_dir / "data_report.json").read_text())
+    assert data_report["format"] == ("messages" if fmt == "messages" else fmt)
