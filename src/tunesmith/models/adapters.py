@@ -241,7 +241,8 @@ def place_for_training(model: Any, method: str, device: Any, autocast_dtype: Any
     under autocast casts its fp32 weight to that dtype anyway, so the results are bitwise the same. The tied
     output head is left alone: it shares its weight with the input embeddings, which feed the fp32 residual.
     """
-    model.to(device)
+    if method != "qlora":  # 4-bit models are placed at load time and refuse `.to`
+        model.to(device)
     if autocast_dtype is None or method not in _CASTABLE_METHODS:
         return model
     import torch

@@ -32,8 +32,7 @@ class FinetuneResult:
 
 def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     from tunesmith.data.load import load_splits
-    from tunesmith.encode.pack import pack_examples
-    from tunesmith.models.adapters import PEFT_METHODS, apply_adapter, count_parameters, place_for_training
+    from tunesmith.models.adapters import apply_adapter, count_parameters, place_for_training
     from tunesmith.models.export import save_adapter
     from tunesmith.track.run_dir import RunDir
     from tunesmith.train.loop import train
@@ -53,7 +52,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     out.print(f"[bold]run[/] {run.path}  device={device} precision={autocast_dtype or 'fp32'}")
     out.print(f"data: {data_report.format}, splits {splits.counts()}")
 
-    model, tokenizer = load_base_model(cfg)
+    model, tokenizer = load_base_model(cfg, device)
     style = prompt_style(cfg.encode, splits.train)
     train_examples, train_encode = encode_split(splits.train, tokenizer, style, cfg.encode)
     val_examples, val_encode = encode_split(splits.val, tokenizer, style, cfg.encode)
@@ -61,7 +60,9 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         "data_report.json",
         {**data_report.to_dict(), "encode": {"train": train_encode.to_dict(), "val": val_encode.to_dict()}},
     )
-    out.print(f"encoded train: {train_encode.to_dict()}")
+    enc = train_encode
+    out.print(f"encoded train: {enc.kept} kept, {enc.truncated} truncated, {enc.dropped} dropped; "
+              f"{enc.kept_tokens:,} tokens, {enc.target_tokens:,} of them answer tokens")
 
     base_result = None
     if evaluate_after and cfg.eval.compare_base:
@@ -72,34 +73,11 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     trainable, total = count_parameters(model)
     out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
     model = place_for_training(model, cfg.adapter.method, device, autocast_dtype)
-    packing = cfg.encode.packing and PEFT_METHODS.get(cfg.adapter.method).supports_packing
-    if cfg.encode.packing and not packing:
-        out.print(f"[yellow]{cfg.adapter.method} keeps its own KV cache, so examples are padded, not packed[/]")
-    if packing:
-        train_items: list[Any] = pack_examples(train_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
-        val_items: list[Any] = pack_examples(val_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
-    else:
-        train_items, val_items = list(train_examples), list(val_examples)
-    collate = build_collate(packing, tokenizer.pad_token_id)
-    result = train(
-        model, train_items, val_items or None, cfg.train, run, device, autocast_dtype, collate, seed=cfg.run.seed
-    )
+    train_items, val_items, collate = training_items(cfg, train_examples, val_examples, tokenizer.pad_token_id, out)
+    result = train(model, train_items, val_items, cfg.train, run, device, autocast_dtype, collate, seed=cfg.run.seed)
     adapter_dir = save_adapter(model, run.path / "adapter", tokenizer)
-    train_summary = {
-        "steps": result.steps,
-        "train_loss": result.train_loss,
-        "val_loss": result.val_loss,
-        "elapsed_s": round(result.elapsed_s, 2),
-        "tokens_per_s": round(result.tokens_per_s, 1),
-        "resumed_from_step": result.resumed_from_step,
-    }
+    train_summary = summarise_training(result, run.path, out)
     run.write_json("train_report.json", train_summary)
-    if result.resumed_from_step == result.steps:
-        out.print(f"already trained to step {result.steps} (checkpoint in {run.path}); nothing left to train")
-    else:
-        resumed = f" (resumed at step {result.resumed_from_step})" if result.resumed_from_step else ""
-        out.print(f"trained {result.steps} steps{resumed} in {result.elapsed_s:.0f}s, "
-                  f"{result.tokens_per_s:.0f} non-pad tokens/s")
 
     report = None
     if evaluate_after:
@@ -110,11 +88,48 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     return FinetuneResult(run.path, adapter_dir, train_summary, report)
 
 
-def load_base_model(cfg: Config) -> tuple[Any, Any]:
-    """The base model: 4-bit on the GPU for QLoRA, else full precision (fp32 weights, autocast computes)."""
+def training_items(cfg: Config, train_examples: list, val_examples: list, pad_id: int, out: Any):
+    """Packed rows (or padded examples, for methods that keep their own KV cache) and the matching collate."""
+    from tunesmith.encode.pack import pack_examples
+    from tunesmith.models.adapters import PEFT_METHODS
+
+    packing = cfg.encode.packing and PEFT_METHODS.get(cfg.adapter.method).supports_packing
+    if cfg.encode.packing and not packing:
+        out.print(f"[yellow]{cfg.adapter.method} keeps its own KV cache, so examples are padded, not packed[/]")
+    if packing:
+        train_items: list[Any] = pack_examples(train_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
+        val_items: list[Any] = pack_examples(val_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
+    else:
+        train_items, val_items = list(train_examples), list(val_examples)
+    return train_items, val_items or None, build_collate(packing, pad_id)
+
+
+def summarise_training(result: Any, run_path: Path, out: Any) -> dict[str, Any]:
+    """Print what the loop did (trained, resumed, or found already finished) and return train_report.json."""
+    if result.resumed_from_step == result.steps:
+        out.print(f"already trained to step {result.steps} (checkpoint in {run_path}); nothing left to train")
+    else:
+        resumed = f" (resumed at step {result.resumed_from_step})" if result.resumed_from_step else ""
+        out.print(f"trained {result.steps} steps{resumed} in {result.elapsed_s:.0f}s, "
+                  f"{result.tokens_per_s:.0f} non-pad tokens/s")
+    return {
+        "steps": result.steps,
+        "train_loss": result.train_loss,
+        "val_loss": result.val_loss,
+        "elapsed_s": round(result.elapsed_s, 2),
+        "tokens_per_s": round(result.tokens_per_s, 1),
+        "resumed_from_step": result.resumed_from_step,
+    }
+
+
+def load_base_model(cfg: Config, device: Any) -> tuple[Any, Any]:
+    """The base model on `device`: 4-bit on the GPU for QLoRA, else fp32 weights (autocast computes)."""
     from tunesmith.models.load import load_model_and_tokenizer, load_quantized
 
-    return load_quantized(cfg.model) if cfg.adapter.method == "qlora" else load_model_and_tokenizer(cfg.model)
+    if cfg.adapter.method == "qlora":
+        return load_quantized(cfg.model)  # already on its GPU; 4-bit models refuse `.to`
+    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    return model.to(device), tokenizer
 
 
 def evaluate_one(model: Any, tokenizer: Any, records: list[Any], style: Any, cfg: Config, device: Any, dtype: Any):
