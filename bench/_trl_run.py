@@ -29,6 +29,32 @@ from _common import (
 )
 
 
+def our_rows_dataset(tokenizer: Any, spec: RunSpec) -> Any:
+    """Our packed rows, in the order our loop reads them, as a pre-processed dataset TRL trains on as is.
+
+    Same rows, same order, same labels (answer tokens only; the first token of each packed example masked), and
+    `seq_lengths` so TRL's padding-free collator restarts position ids per example like ours. With the same lr
+    schedule, the two losses should then agree step by step up to bf16 rounding: the like-for-like loss check.
+    """
+    from _ours_run import encoded_rows
+    from datasets import Dataset
+
+    from tunesmith.train.batches import EpochBatches
+
+    rows, _ = encoded_rows(tokenizer, spec)
+    batches = EpochBatches(rows, spec.batch_size, collate=lambda items: {}, seed=SEED)
+    needed = spec.total_steps * spec.batch_size
+    order: list[int] = []
+    epoch = 0
+    while len(order) < needed:
+        order += batches.order(epoch)
+        epoch += 1
+    picked = [rows[i] for i in order[:needed]]
+    return Dataset.from_list(
+        [{"input_ids": r.input_ids, "labels": r.labels, "seq_lengths": r.lengths} for r in picked]
+    )
+
+
 def trl_dataset(best: bool, spec: RunSpec) -> Any:
     """The shared conversations as a `datasets.Dataset`.
 
@@ -46,8 +72,10 @@ def trl_dataset(best: bool, spec: RunSpec) -> Any:
     return Dataset.from_list(rows)
 
 
-def sft_config(best: bool, spec: RunSpec, output_dir: str) -> Any:
-    """SFTConfig: only what the benchmark must fix (steps, batch, length, logging) unless `best`."""
+def sft_config(mode: str, spec: RunSpec, output_dir: str) -> Any:
+    """SFTConfig: only what the benchmark must fix (steps, batch, length, logging) for `default`; TRL's best CPU
+    settings for `best`; for `our_rows`, the best settings on our pre-packed rows read in order."""
+    best = mode != "default"
     from trl import SFTConfig
 
     common: dict[str, Any] = {
@@ -79,10 +107,19 @@ def sft_config(best: bool, spec: RunSpec, output_dir: str) -> Any:
         "weight_decay": 0.0,
         "max_grad_norm": 1.0,
     }
+    if mode == "our_rows":
+        best_settings.update(
+            packing=False,  # the rows are packed already; padding-free keeps their example boundaries
+            completion_only_loss=None,  # the rows carry labels
+            dataset_kwargs={"skip_prepare_dataset": True},
+            shuffle_dataset=False,
+            train_sampling_strategy="sequential",  # our loop's order, laid out by `our_rows_dataset`
+        )
+        common["max_length"] = None  # rows are at most `seq_len` tokens already; TRL refuses a limit it can't apply
     return SFTConfig(**common, **best_settings)
 
 
-def run_trl(best: bool, spec: RunSpec) -> RunResult:
+def run_trl(mode: str, spec: RunSpec) -> RunResult:
     """Train `spec.total_steps` steps with SFTTrainer + peft LoRA; time the steps after warm-up."""
     from peft import LoraConfig
     from transformers import TrainerCallback
@@ -112,11 +149,12 @@ def run_trl(best: bool, spec: RunSpec) -> RunResult:
         target_modules="all-linear",  # peft: every linear layer except the output head, like ours
     )
     with tempfile.TemporaryDirectory(prefix="bench-trl-") as output_dir:
-        args = sft_config(best, spec, output_dir)
+        args = sft_config(mode, spec, output_dir)
+        dataset = our_rows_dataset(tokenizer, spec) if mode == "our_rows" else trl_dataset(mode == "best", spec)
         trainer = TimedSFTTrainer(
             model=model,
             args=args,
-            train_dataset=trl_dataset(best, spec),
+            train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=peft_config,
             callbacks=[Clock()],
@@ -127,7 +165,7 @@ def run_trl(best: bool, spec: RunSpec) -> RunResult:
     tokens, seconds = clock.timed()
     peft_model = trainer.model
     return RunResult(
-        name="trl_best" if best else "trl_default",
+        name=f"trl_{mode}",
         tokens_per_s=tokens / seconds,
         timed_tokens=tokens,
         timed_seconds=seconds,

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench helpers si
 
 from _common import RunResult, RunSpec  # noqa: E402
 
-RUN_NAMES = ("ours", "trl_default", "trl_best")
+RUN_NAMES = ("ours", "trl_default", "trl_best", "trl_our_rows")
 FLOPS_FORMULA = (
     "model FLOPs/token = 4*N_base + 6*N_lora (LoRA on a frozen base: forward 2N, backward through activations 2N, "
     "weight grads only for LoRA; N = matmul weights incl. the tied lm_head; attention scores excluded)"
@@ -60,10 +60,10 @@ def _child(job: str, spec: RunSpec, quick: bool, queue: Any) -> None:
             from _ours_run import run_ours
 
             payload: Any = run_ours(spec).to_json()
-        elif job in ("trl_default", "trl_best"):
+        elif job.startswith("trl_"):
             from _trl_run import run_trl
 
-            payload = run_trl(job == "trl_best", spec).to_json()
+            payload = run_trl(job.removeprefix("trl_"), spec).to_json()
         else:
             from _matmul_peak import run_matmul_peak
 
@@ -133,6 +133,7 @@ def summary_json(results: dict[str, RunResult], peak: float | None, spec: RunSpe
 
     ours_tps = get("ours", "tokens_per_s")
     ours_loss, best_loss = get("ours", "final_loss"), get("trl_best", "final_loss")
+    same_loss = get("trl_our_rows", "final_loss")
     ours = results.get("ours")
     share = ours.tokens_per_s * ours.flops_per_token / (peak * 1e9) if ours and peak else None
     return {
@@ -147,6 +148,10 @@ def summary_json(results: dict[str, RunResult], peak: float | None, spec: RunSpe
         "final_loss_ours": ours_loss,
         "final_loss_trl_best": best_loss,
         "loss_rel_diff_vs_trl_best": None if ours_loss is None or not best_loss else ours_loss / best_loss - 1,
+        # TRL trained on our exact rows in our order: the like-for-like check that both compute the same loss
+        "tokens_per_s_trl_our_rows": get("trl_our_rows", "tokens_per_s"),
+        "final_loss_trl_our_rows": same_loss,
+        "loss_rel_diff_vs_trl_our_rows": None if ours_loss is None or not same_loss else ours_loss / same_loss - 1,
         "bf16_matmul_peak_gflops": peak,
         "share_of_bf16_peak_ours": share,
         "threads": spec.threads,
