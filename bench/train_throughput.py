@@ -145,6 +145,7 @@ def summary_json(results: dict[str, RunResult], peak: float | None, spec: RunSpe
         "peak_rss_mb_ours": get("ours", "peak_rss_mb"),
         "peak_rss_mb_trl_default": get("trl_default", "peak_rss_mb"),
         "peak_rss_mb_trl_best": get("trl_best", "peak_rss_mb"),
+        "peak_rss_mb_trl_our_rows": get("trl_our_rows", "peak_rss_mb"),
         "final_loss_ours": ours_loss,
         "final_loss_trl_best": best_loss,
         "loss_rel_diff_vs_trl_best": None if ours_loss is None or not best_loss else ours_loss / best_loss - 1,
