@@ -149,3 +149,33 @@ def test_each_record_kind_runs_end_to_end(tmp_path: Path, tiny_model_dir: Path, 
     assert report["n"] == 12 and len(report["samples"]) == 10
     data_report = json.loads((result.run_dir / "data_report.json").read_text())
     assert data_report["format"] == ("messages" if fmt == "messages" else fmt)
+
+
+@pytest.mark.integration
+def test_cli_eval_chat_and_export_on_a_trained_run(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    from tunesmith.config import dump_config
+
+    cfg = tiny_config(tmp_path, tiny_model_dir, "--train.max_steps=4", "--eval.max_samples=6")
+    run = finetune(cfg).run_dir
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(dump_config(cfg))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "tunesmith.cli.main", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    evaluated = cli("eval", str(config_file), "--adapter", str(run / "adapter"))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "base" in evaluated.stdout and "tuned" in evaluated.stdout
+    assert json.loads((run / "eval_report.json").read_text())["n"] == 6
+
+    chatted = cli("chat", str(config_file), "--adapter", str(run / "adapter"), "-m", "play jazz", "--max-new-tokens", "3")
+    assert chatted.returncode == 0, chatted.stderr
+
+    exported = cli("export", str(run))
+    assert exported.returncode == 0 and (run / "export" / "adapter_config.json").is_file()
+    missing = cli("eval", str(config_file), "--adapter", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "adapter folder not found" in missing.stderr
