@@ -172,7 +172,8 @@ def test_cli_eval_chat_and_export_on_a_trained_run(tmp_path: Path, tiny_model_di
     assert "base" in evaluated.stdout and "tuned" in evaluated.stdout
     assert json.loads((run / "eval_report.json").read_text())["n"] == 6
 
-    chatted = cli("chat", str(config_file), "--adapter", str(run / "adapter"), "-m", "play jazz", "--max-new-tokens", "3")
+    adapter = str(run / "adapter")
+    chatted = cli("chat", str(config_file), "--adapter", adapter, "-m", "play jazz", "--max-new-tokens", "3")
     assert chatted.returncode == 0, chatted.stderr
 
     exported = cli("export", str(run))
