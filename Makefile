@@ -45,6 +45,7 @@ test-slow: setup data
 
 quality: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
 	$(BIN)/python -m pytest -q tests/test_import_direction.py
 
 bench: setup data

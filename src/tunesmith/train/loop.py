@@ -108,20 +108,21 @@ def deterministic_algorithms(device: torch.device) -> Iterator[None]:
     """Deterministic kernels on CPU for the duration of training (restored after; CUDA would need
     CUBLAS_WORKSPACE_CONFIG set before start-up, so it is left to the user there)."""
     import torch
+    import torch.utils.deterministic as det_settings
 
     before = torch.are_deterministic_algorithms_enabled()
     warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
         # CPU kernels are deterministic already; NaN-filling every new tensor only costs time (~5% of a step)
-        fill_before = torch.utils.deterministic.fill_uninitialized_memory
-        torch.utils.deterministic.fill_uninitialized_memory = False
+        fill_before = det_settings.fill_uninitialized_memory  # type: ignore[attr-defined]
+        det_settings.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_before)
         if device.type == "cpu":
-            torch.utils.deterministic.fill_uninitialized_memory = fill_before
+            det_settings.fill_uninitialized_memory = fill_before  # type: ignore[attr-defined]
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
