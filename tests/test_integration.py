@@ -32,6 +32,7 @@ def write_intent_data(path: Path, seed: int = 0) -> Path:
 
 
 def tiny_config(tmp_path: Path, model_dir: Path, *extra: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     data = write_intent_data(tmp_path / "intents.jsonl")
     overrides = [
         f"--model.source={model_dir}",
@@ -180,3 +181,22 @@ def test_cli_eval_chat_and_export_on_a_trained_run(tmp_path: Path, tiny_model_di
     assert exported.returncode == 0 and (run / "export" / "adapter_config.json").is_file()
     missing = cli("eval", str(config_file), "--adapter", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "adapter folder not found" in missing.stderr
+
+
+@pytest.mark.integration
+def test_same_config_gives_bitwise_identical_adapters(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    weights = []
+    for name in ("a", "b"):
+        cfg = tiny_config(tmp_path / name, tiny_model_dir, "--train.max_steps=6", "--eval.max_samples=4")
+        result = finetune(cfg, evaluate_after=name == "a")  # evaluating first must not change the training
+        weights.append(load_file(result.adapter_dir / "adapter_model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch_equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def torch_equal(a, b) -> bool:  # type: ignore[no-untyped-def]
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -35,7 +35,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     from tunesmith.models.adapters import apply_adapter, count_parameters, place_for_training
     from tunesmith.models.export import save_adapter
     from tunesmith.track.run_dir import RunDir
-    from tunesmith.train.loop import train
+    from tunesmith.train.loop import seed_everything, train
 
     out = console()
     device, autocast_dtype = setup_runtime(cfg)
@@ -69,6 +69,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         out.print("evaluating the base model ...")
         base_result = evaluate_one(model, tokenizer, splits.test, style, cfg, device, autocast_dtype)
 
+    seed_everything(cfg.run.seed)  # the adapter's initial weights come from the run's seed, not from the RNG's history
     model = apply_adapter(model, cfg.adapter)
     trainable, total = count_parameters(model)
     out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
