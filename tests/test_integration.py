@@ -185,6 +185,7 @@ def test_cli_eval_chat_and_export_on_a_trained_run(tmp_path: Path, tiny_model_di
 
 @pytest.mark.integration
 def test_same_config_gives_bitwise_identical_adapters(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import torch
     from safetensors.torch import load_file
 
     weights = []
@@ -193,10 +194,4 @@ def test_same_config_gives_bitwise_identical_adapters(tmp_path: Path, tiny_model
         result = finetune(cfg, evaluate_after=name == "a")  # evaluating first must not change the training
         weights.append(load_file(result.adapter_dir / "adapter_model.safetensors"))
     assert weights[0].keys() == weights[1].keys()
-    assert all(torch_equal(weights[0][k], weights[1][k]) for k in weights[0])
-
-
-def torch_equal(a, b) -> bool:  # type: ignore[no-untyped-def]
-    import torch
-
-    return bool(torch.equal(a, b))
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

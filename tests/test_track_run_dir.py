@@ -9,21 +9,21 @@ from datetime import datetime, timezone
 import pytest
 import yaml
 
+from tunesmith.core.digest import canonical_hash
 from tunesmith.core.registry import UnknownNameError
 from tunesmith.track.run_dir import (
     TRACKERS,
     RunDir,
     RunDirTracker,
     Tracker,
-    config_hash,
     make_trackers,
     new_run_id,
 )
 
 
 def test_config_hash_is_canonical_and_run_id_sorts_by_time():
-    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
-    assert config_hash({"a": 1}) != config_hash({"a": 2})
+    assert canonical_hash({"a": 1, "b": [1, 2]}) == canonical_hash({"b": [1, 2], "a": 1})
+    assert canonical_hash({"a": 1}) != canonical_hash({"a": 2})
     when = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
     assert new_run_id("abcdef0123456789", now=when) == "20250304-050607-abcdef01"
 
@@ -34,10 +34,10 @@ def test_create_writes_config_and_manifest(tmp_path):
     config = {"train": {"learning_rate": 0.001}, "run": {"seed": 3}}
     digest = hashlib.sha256(data.read_bytes()).hexdigest()
     run = RunDir.create(tmp_path / "runs", config, data_sha256={str(data): digest}, seed=3, device="cpu")
-    assert run.path.parent == tmp_path / "runs" and run.run_id.endswith(config_hash(config)[:8])
+    assert run.path.parent == tmp_path / "runs" and run.run_id.endswith(canonical_hash(config)[:8])
     assert yaml.safe_load((run.path / "config.yaml").read_text()) == config
     manifest = run.read_json("manifest.json")
-    assert manifest["config_hash"] == config_hash(config) and manifest["seed"] == 3
+    assert manifest["config_hash"] == canonical_hash(config) and manifest["seed"] == 3
     assert manifest["data_files"][str(data)] == hashlib.sha256(data.read_bytes()).hexdigest()
     assert {"torch", "transformers", "peft", "tunesmith"} <= set(manifest["versions"])
     assert manifest["versions"]["tunesmith"] is not None

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
 import types
 import typing
 from pathlib import Path
@@ -20,6 +18,7 @@ import yaml
 
 from tunesmith.config.schema import Config
 from tunesmith.config.validate import validate_config
+from tunesmith.core.digest import canonical_hash
 from tunesmith.core.errors import ConfigError, Problem
 
 _MISSING = object()
@@ -172,8 +171,7 @@ def config_hash(cfg: Config) -> str:
     """Stable short hash of everything that changes what a run computes (run folder naming excluded)."""
     data = config_to_dict(cfg)
     data["run"] = {"seed": data["run"]["seed"]}
-    blob = json.dumps(data, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:8]
+    return canonical_hash(data)[:8]
 
 
 def dump_config(cfg: Config) -> str:

@@ -153,7 +153,7 @@ class EvalConfig:
     batch_size: int = 16
     """Records per generation / scoring batch."""
     metrics: list[str] | None = None
-    """Metric names; default depends on the data: accuracy+macro_f1 for labels, chrf for pairs, loss otherwise."""
+    """Metric names; default: accuracy, macro_f1 for labels; chrf, bleu for pairs; chrf otherwise (loss always)."""
     label_loglik: bool = True
     """For label data, also pick each answer as the label of highest log-likelihood (works for chatty models)."""
 

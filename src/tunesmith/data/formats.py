@@ -171,6 +171,13 @@ def _chat_turns(f: _Fields, key: str) -> list[object] | None:
     return turns
 
 
+def _chat_record(f: _Fields, key: str, messages: list[Message]) -> Record | list[Problem]:
+    """The chat record once every turn parsed, after the whole-conversation checks; else every problem."""
+    if not f.problems:
+        _check_chat(f, key, messages)
+    return f.problems or ChatRecord(tuple(messages), f.raw.origin)
+
+
 def _parse_messages(raw: RawRecord) -> Record | list[Problem]:
     f = _Fields(raw)
     turns = _chat_turns(f, "messages")
@@ -197,10 +204,7 @@ def _parse_messages(raw: RawRecord) -> Record | list[Problem]:
             f.add(f"{at}.content", f"empty {role} turn", "remove the turn or fill in its text")
         name = turn.get("name")
         messages.append(Message(str(role), content, name if isinstance(name, str) else None))
-    if f.problems:
-        return f.problems
-    _check_chat(f, "messages", messages)
-    return f.problems or ChatRecord(tuple(messages), raw.origin)
+    return _chat_record(f, "messages", messages)
 
 
 def _parse_sharegpt(raw: RawRecord) -> Record | list[Problem]:
@@ -231,10 +235,7 @@ def _parse_sharegpt(raw: RawRecord) -> Record | list[Problem]:
         if role in ("user", "assistant") and not value.strip():
             f.add(f"{at}.value", f"empty {speaker} turn", "remove the turn or fill in its text")
         messages.append(Message(role, value))
-    if f.problems:
-        return f.problems
-    _check_chat(f, "conversations", messages)
-    return f.problems or ChatRecord(tuple(messages), raw.origin)
+    return _chat_record(f, "conversations", messages)
 
 
 # --- prompt -> answer --------------------------------------------------------------------------------------------

@@ -65,3 +65,22 @@ def evaluate_side_by_side(base: dict | None, tuned: dict, path: Path, out: Any) 
     write_eval_report(path, report)
     out.print(render_comparison(report))
     return report
+
+
+def evaluate_one(
+    model: Any, tokenizer: Any, records: list[Record], style: PromptStyle, cfg: Config, device: Any, dtype: Any
+) -> dict[str, Any]:
+    """One model's metrics on the test split (generation + label log-likelihood + loss).
+
+    The records are encoded with this model's own tokenizer: a tuned adapter may carry a fallback template.
+    """
+    from tunesmith.evaluate.runner import evaluate_model
+    from tunesmith.models.device import autocast_context
+
+    test_examples, _ = encode_split(records, tokenizer, style, cfg.encode)
+    collate = build_collate(False, tokenizer.pad_token_id)
+    size = cfg.eval.batch_size
+    batches = [collate(test_examples[i : i + size]) for i in range(0, len(test_examples), size)]
+    model.eval()
+    with autocast_context(device, dtype):
+        return evaluate_model(model, tokenizer, records, style, cfg.eval, device, eval_batches=batches)

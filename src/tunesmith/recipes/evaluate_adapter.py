@@ -9,14 +9,13 @@ from pathlib import Path
 
 from tunesmith.config import Config
 from tunesmith.core.errors import TunesmithError
-from tunesmith.recipes.common import console, evaluate_side_by_side, prompt_style, setup_runtime
+from tunesmith.recipes.common import console, evaluate_one, evaluate_side_by_side, prompt_style, setup_runtime
 
 
 def evaluate_adapter(cfg: Config, adapter_dir: Path) -> Path:
     from tunesmith.data.load import load_splits
     from tunesmith.models.export import load_tuned, load_tuned_tokenizer
     from tunesmith.models.load import load_model_and_tokenizer
-    from tunesmith.recipes.finetune import evaluate_one
 
     if not adapter_dir.is_dir():
         raise TunesmithError(f"adapter folder not found: {adapter_dir}; pass --adapter runs/<id>/adapter")
@@ -34,7 +33,8 @@ def evaluate_adapter(cfg: Config, adapter_dir: Path) -> Path:
     tokenizer = load_tuned_tokenizer(cfg.model, adapter_dir)
     out.print("evaluating the tuned model ...")
     tuned_result = evaluate_one(tuned, tokenizer, splits.test, style, cfg, device, dtype)
-    path = adapter_dir.parent / "eval_report.json" if (adapter_dir.parent / "manifest.json").is_file() else None
-    path = path or adapter_dir / "eval_report.json"
+    # inside a run folder the report sits beside the run's other reports; a loose adapter keeps its own
+    in_run = (adapter_dir.parent / "manifest.json").is_file()
+    path = (adapter_dir.parent if in_run else adapter_dir) / "eval_report.json"
     evaluate_side_by_side(base_result, tuned_result, path, out)
     return path

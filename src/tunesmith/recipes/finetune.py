@@ -16,6 +16,7 @@ from tunesmith.recipes.common import (
     build_collate,
     console,
     encode_split,
+    evaluate_one,
     evaluate_side_by_side,
     prompt_style,
     setup_runtime,
@@ -131,17 +132,3 @@ def load_base_model(cfg: Config, device: Any) -> tuple[Any, Any]:
         return load_quantized(cfg.model)  # already on its GPU; 4-bit models refuse `.to`
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     return model.to(device), tokenizer
-
-
-def evaluate_one(model: Any, tokenizer: Any, records: list[Any], style: Any, cfg: Config, device: Any, dtype: Any):
-    """One model's metrics on the test split (generation + label log-likelihood + loss)."""
-    from tunesmith.evaluate.runner import evaluate_model
-    from tunesmith.models.device import autocast_context
-
-    test_examples, _ = encode_split(records, tokenizer, style, cfg.encode)
-    collate = build_collate(False, tokenizer.pad_token_id)
-    size = cfg.eval.batch_size
-    batches = [collate(test_examples[i : i + size]) for i in range(0, len(test_examples), size)]
-    model.eval()
-    with autocast_context(device, dtype):
-        return evaluate_model(model, tokenizer, records, style, cfg.eval, device, eval_batches=batches)

@@ -16,7 +16,6 @@ is the default one. An MLflow / W&B / TensorBoard adapter is one file that regis
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -28,16 +27,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from tunesmith.core.digest import canonical_hash
 from tunesmith.core.durable import atomic_write_text
 from tunesmith.core.registry import Registry
 
 _VERSIONED_PACKAGES = ("torch", "transformers", "peft", "tunesmith")
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """sha256 of the config as canonical JSON (sorted keys), so equal configs hash equal."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def new_run_id(config_hash_hex: str, now: datetime | None = None) -> str:
@@ -97,7 +91,7 @@ class RunDir:
         config hash to record, default the hash of `config` (pass one that ignores the run folder's name, so a
         resumed run records the same hash).
         """
-        digest = digest or config_hash(config)
+        digest = digest or canonical_hash(config)
         run = cls(Path(output_dir) / (run_id or new_run_id(digest)))
         resumed = (run.path / "manifest.json").is_file()
         run.path.mkdir(parents=True, exist_ok=True)
