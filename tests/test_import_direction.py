@@ -17,6 +17,8 @@ RANK = {
     "models": 3,
     "train": 4,
     "evaluate": 4,
+    "vet": 4,
+    "augment": 4,
     "recipes": 5,
     "hpo": 6,
     "cli": 7,
@@ -24,7 +26,9 @@ RANK = {
     "serve": 7,
 }
 # evaluation reuses the training loss (one definition of the target-token loss); never the reverse
-SIBLINGS_ALLOWED = {("evaluate", "train")}
+# augmentation reuses vetting (record ids, the vetting runner on augmented data); the robustness evaluation reuses
+# the augmentation operators (`augment.ops`) as test-time perturbations
+SIBLINGS_ALLOWED = {("evaluate", "train"), ("augment", "vet"), ("evaluate", "augment")}
 
 
 def imported_packages(path: Path) -> set[str]:

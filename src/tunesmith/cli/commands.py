@@ -18,7 +18,8 @@ def fields_epilog() -> str:
 
 
 def dispatch(args: argparse.Namespace, overrides: list[str]) -> int:
-    handlers = {"init": init, "train": train, "eval": evaluate, "chat": chat, "export": export, "data": data}
+    handlers = {"init": init, "train": train, "eval": evaluate, "chat": chat, "export": export, "data": data,
+                "vet": vet, "report": report, "compare": compare, "augment": augment}
     return handlers[args.verb](args, overrides)
 
 
@@ -56,6 +57,31 @@ def evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def report(args: argparse.Namespace, overrides: list[str]) -> int:
+    from tunesmith.evaluate.run_report import render_run_report
+
+    print(f"report: {render_run_report(Path(args.run_dir))}")
+    return 0
+
+
+def compare(args: argparse.Namespace, overrides: list[str]) -> int:
+    import json
+
+    from rich.console import Console
+
+    from tunesmith.evaluate.run_report import compare_runs, render_run_comparison
+
+    comparison = compare_runs(Path(args.run_a), Path(args.run_b))
+    console = Console(highlight=False)
+    console.print(render_run_comparison(comparison))
+    for change in comparison["config_changes"]:
+        console.print(f"  config {change['field']}: {change['a']!r} -> {change['b']!r}", markup=False)
+    if args.json:
+        Path(args.json).write_text(json.dumps(comparison, indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"comparison: {args.json}")
+    return 0
+
+
 def chat(args: argparse.Namespace, overrides: list[str]) -> int:
     cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
     from tunesmith.recipes.chat import chat_loop
@@ -70,6 +96,22 @@ def export(args: argparse.Namespace, overrides: list[str]) -> int:
 
     out = export_run(Path(args.run_dir), merge=args.merge, out_dir=Path(args.out) if args.out else None)
     print(f"exported to {out}")
+    return 0
+
+
+def vet(args: argparse.Namespace, overrides: list[str]) -> int:
+    cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
+    from tunesmith.recipes.vet_data import vet_data
+
+    vet_data(cfg, Path(args.out) if args.out else None, dry_run=args.dry_run)
+    return 0
+
+
+def augment(args: argparse.Namespace, overrides: list[str]) -> int:
+    cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
+    from tunesmith.recipes.augment_data import augment_data
+
+    augment_data(cfg, Path(args.out) if args.out else None)
     return 0
 
 

@@ -3,8 +3,12 @@
     tunesmith init run.yaml                       # commented starter config
     tunesmith train run.yaml --train.learning_rate=2e-4
     tunesmith eval run.yaml --adapter runs/<id>/adapter
+    tunesmith report runs/<id>
+    tunesmith compare runs/<a> runs/<b>
     tunesmith chat --adapter runs/<id>/adapter
     tunesmith export runs/<id> --merge
+    tunesmith vet run.yaml --dry-run
+    tunesmith augment run.yaml --out runs/augmented
     tunesmith data inspect file.jsonl
 
 Bad input exits with code 2 and a message naming what to fix; `--debug` shows the traceback too.
@@ -49,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("config", nargs="?")
     evaluate.add_argument("--adapter", required=True, help="adapter folder, e.g. runs/<id>/adapter")
 
+    report = verbs.add_parser("report", help="re-render a run's report.html (e.g. after marking its review)")
+    report.add_argument("run_dir", help="runs/<id>")
+
+    compare = verbs.add_parser("compare", help="compare the tuned models of two runs, paired where possible")
+    compare.add_argument("run_a", help="runs/<a>")
+    compare.add_argument("run_b", help="runs/<b>")
+    compare.add_argument("--json", metavar="PATH", help="also write the comparison as JSON")
+
     chat = verbs.add_parser("chat", help="talk to the base model or a tuned adapter")
     chat.add_argument("config", nargs="?")
     chat.add_argument("--adapter", help="adapter folder; omit to chat with the base model")
@@ -59,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", help="runs/<id>")
     export.add_argument("--merge", action="store_true", help="write merged full-model safetensors")
     export.add_argument("--out", help="output folder (default: runs/<id>/export)")
+
+    vet = verbs.add_parser(
+        "vet", help="vet the data: PII, duplicates, contamination, outliers, label noise, poisoning"
+    )
+    vet.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
+    vet.add_argument("--dry-run", action="store_true", help="only report: write no kept.jsonl")
+    vet.add_argument("--out", help="output folder (default: <run.output_dir>/vet-<data hash>-<config hash>)")
+
+    augment = verbs.add_parser(
+        "augment", help="augment the training split: EDA, typos, back-translation, LLM paraphrase, synthetic"
+    )
+    augment.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
+    augment.add_argument("--out", help="output folder (default: <run.output_dir>/augment-<data hash>-<config hash>)")
 
     data = verbs.add_parser("data", help="data tools")
     data_verbs = data.add_subparsers(dest="data_verb", metavar="TOOL")

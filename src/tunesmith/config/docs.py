@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import typing
 from dataclasses import fields, is_dataclass
 
 
@@ -33,9 +34,11 @@ def class_doc(cls: type) -> str:
 def missing_docs(cls: type) -> list[str]:
     """Fields of `cls` (recursively) without a docstring; the test suite keeps this empty."""
     docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
     missing = []
     for f in fields(cls):
-        if is_dataclass(f.type if isinstance(f.type, type) else None):
+        if is_dataclass(hints[f.name]):
+            missing.extend(missing_docs(hints[f.name]))
             continue
         if f.name not in docs:
             missing.append(f"{cls.__name__}.{f.name}")

@@ -65,11 +65,14 @@ def _apply_override(raw: dict[str, Any], override: str, problems: list[Problem])
     if not sep or "." not in key:
         problems.append(Problem(override, None, "override must look like --section.field=value", None))
         return
-    section, _, name = key.partition(".")
-    target = raw.setdefault(section, {})
-    if not isinstance(target, dict):
-        problems.append(Problem(section, None, "section must be a mapping", None))
-        return
+    *sections, name = key.split(".")
+    target = raw
+    for depth, section in enumerate(sections):
+        target = target.setdefault(section, {})
+        if not isinstance(target, dict):
+            where = ".".join(sections[: depth + 1])
+            problems.append(Problem(where, None, "section must be a mapping", None))
+            return
     try:
         target[name] = yaml.safe_load(value) if value != "" else None
     except yaml.YAMLError:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tunesmith.config.augment_schema import AugmentConfig
+from tunesmith.config.vet_schema import VetConfig
+
 BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
 BUNDLED_DATA = "bundled:intent-recognition"
 
@@ -153,9 +156,30 @@ class EvalConfig:
     batch_size: int = 16
     """Records per generation / scoring batch."""
     metrics: list[str] | None = None
-    """Metric names; default: accuracy, macro_f1 for labels; chrf, bleu for pairs; chrf otherwise (loss always)."""
+    """Metric names; default: accuracy, macro/micro precision, recall, F1 for labels; chrF, BLEU, ROUGE, length and
+    refusals for text (TER and exact match too for pairs); loss and perplexity always."""
     label_loglik: bool = True
     """For label data, also pick each answer as the label of highest log-likelihood (works for chatty models)."""
+    bootstrap_samples: int = 1000
+    """Paired bootstrap resamples (seeded by run.seed) for the confidence interval of each delta; 0 turns them off."""
+    confidence: float = 0.95
+    """Coverage of those intervals."""
+    generalisation_samples: int = 64
+    """Train and validation records (a seeded sample) also scored with the tuned model, for the gap; 0 skips."""
+    review_samples: int = 20
+    """Test examples in the report's review table, biggest wins and losses first (mark them in review_marks.json)."""
+    robustness: list[str] = field(
+        default_factory=lambda: ["typos", "deletion", "swap", "synonyms", "case", "whitespace"]
+    )
+    """Perturbations of the test inputs the tuned model is evaluated under again; [] skips the robustness check."""
+    robustness_samples: int = 64
+    """Test records (a seeded sample) scored under each perturbation."""
+    robustness_rate: float = 0.1
+    """Share of words (or characters, for case noise) each perturbation changes."""
+    counterfactual: bool = True
+    """For label data, swap names, gendered words and nationalities in the inputs and report how often labels flip."""
+    report_html: bool = True
+    """Write a self-contained report.html (plots inline, no external links) into the run folder."""
 
 
 @dataclass
@@ -165,6 +189,8 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    vet: VetConfig = field(default_factory=VetConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -19,23 +19,45 @@ def render_template() -> str:
         cls = typing.get_type_hints(Config)[section.name]
         lines.append(f"# {class_doc(cls)}")
         lines.append(f"{section.name}:")
-        docs = field_docs(cls)
-        for f in dataclasses.fields(cls):
-            for doc_line in textwrap.wrap(docs.get(f.name, ""), 100):
-                lines.append(f"  # {doc_line}")
-            default = getattr(cls(), f.name)
-            value = yaml.safe_dump({f.name: default}, default_flow_style=True, width=1000).strip()[1:-1]
-            lines.append(f"  {value}")
+        lines.extend(_render_block(cls, "  "))
         lines.append("")
     return "\n".join(lines)
 
 
+def _render_block(cls: type, indent: str) -> list[str]:
+    """The fields of one dataclass at `indent`; nested blocks (e.g. `vet.pii`) become nested mappings."""
+    lines: list[str] = []
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            lines.append(f"{indent}# {class_doc(hints[f.name])}")
+            lines.append(f"{indent}{f.name}:")
+            lines.extend(_render_block(hints[f.name], indent + "  "))
+            continue
+        for doc_line in textwrap.wrap(docs.get(f.name, ""), 100):
+            lines.append(f"{indent}# {doc_line}")
+        default = getattr(cls(), f.name)
+        value = yaml.safe_dump({f.name: default}, default_flow_style=True, width=1000).strip()[1:-1]
+        lines.append(f"{indent}{value}")
+    return lines
+
+
 def field_help() -> list[tuple[str, str, str]]:
     """(dotted name, default, doc) for every field: the body of `tunesmith train --help`."""
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for section in dataclasses.fields(Config):
-        cls = typing.get_type_hints(Config)[section.name]
-        docs = field_docs(cls)
-        for f in dataclasses.fields(cls):
-            rows.append((f"{section.name}.{f.name}", repr(getattr(cls(), f.name)), docs.get(f.name, "")))
+        rows.extend(_block_help(typing.get_type_hints(Config)[section.name], section.name))
+    return rows
+
+
+def _block_help(cls: type, prefix: str) -> list[tuple[str, str, str]]:
+    rows = []
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            rows.extend(_block_help(hints[f.name], f"{prefix}.{f.name}"))
+        else:
+            rows.append((f"{prefix}.{f.name}", repr(getattr(cls(), f.name)), docs.get(f.name, "")))
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tunesmith.config.augment_schema import augment_problems
 from tunesmith.config.schema import Config
 from tunesmith.core.errors import Problem
 
@@ -44,6 +45,14 @@ def validate_config(cfg: Config) -> list[Problem]:
     need(t.log_every_steps > 0, "train.log_every_steps", t.log_every_steps, "a positive integer")
     need(cfg.eval.max_new_tokens > 0, "eval.max_new_tokens", cfg.eval.max_new_tokens, "a positive integer")
     need(cfg.eval.batch_size > 0, "eval.batch_size", cfg.eval.batch_size, "a positive integer")
+    ev = cfg.eval
+    need(ev.bootstrap_samples >= 0, "eval.bootstrap_samples", ev.bootstrap_samples, "0 or more")
+    need(0 < ev.confidence < 1, "eval.confidence", ev.confidence, "a probability in (0, 1)", "typical: 0.95")
+    need(ev.generalisation_samples >= 0, "eval.generalisation_samples", ev.generalisation_samples, "0 or more")
+    need(ev.review_samples >= 0, "eval.review_samples", ev.review_samples, "0 or more")
+    need(ev.robustness_samples > 0, "eval.robustness_samples", ev.robustness_samples, "a positive integer")
+    need(0 < ev.robustness_rate <= 1, "eval.robustness_rate", ev.robustness_rate, "a share in (0, 1]")
     threads = cfg.model.num_threads
     need(threads is None or threads > 0, "model.num_threads", threads, "a positive integer or null")
+    problems.extend(augment_problems(cfg.augment))
     return problems

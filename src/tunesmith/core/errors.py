@@ -65,3 +65,10 @@ class DependencyError(TunesmithError):
 
 class CheckpointError(TunesmithError):
     """A checkpoint is missing, incomplete or does not match the run."""
+
+
+class EvaluationError(TunesmithError, ValueError):
+    """An evaluation cannot be scored as asked: no test records, an unknown label, mismatched inputs.
+
+    Also a ValueError, so callers that guarded the evaluation's input checks with ValueError keep working.
+    """

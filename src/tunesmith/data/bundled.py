@@ -1,12 +1,16 @@
-"""The demo dataset: BIG-bench `intent_recognition` (693 utterances, 7 intents), taken from the PyPI sdist.
+"""The demo datasets, taken from the bigbench 1.0.0 PyPI sdist (their text is never committed).
 
-The data is not committed; `make data` downloads the sdist and runs this module once:
+- `bundled:intent-recognition`: BIG-bench `intent_recognition` (693 utterances, 7 intents); the default data.
+- `bundled:review-topics`: the English MultiEmo reviews (8,215 texts), labelled by their domain: `hotels`,
+  `medicine`, `products` or `university` (a clean topic label: it is the source the review was collected from).
+
+`make data` downloads the sdist and prepares the default one; any of them is prepared on first use:
 
     pip download --no-deps bigbench==1.0.0 -d "$TUNESMITH_CACHE/downloads"
-    python -m tunesmith.data.bundled --sdist "$TUNESMITH_CACHE/downloads/bigbench-1.0.0.tar.gz"
+    python -m tunesmith.data.bundled --sdist "$TUNESMITH_CACHE/downloads/bigbench-1.0.0.tar.gz" [--dataset NAME]
 
-Only the one `task.json` member is read from the 358 MB archive (streamed, nothing extracted to disk), after
-checking it is a regular file with a safe relative path.
+Only the needed `task.json` members are read from the 358 MB archive (streamed, nothing extracted to disk), each
+after checking it is a regular file with a safe relative path.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import sys
 import tarfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -26,8 +31,19 @@ from tunesmith.core.registry import Registry
 
 BUNDLED_PREFIX = "bundled:"
 SDIST_NAME = "bigbench-1.0.0.tar.gz"
-INTENT_MEMBER_SUFFIX = ("bigbench", "benchmark_tasks", "intent_recognition", "task.json")
+TASKS_FOLDER = ("bigbench", "benchmark_tasks")
+INTENT_MEMBER_SUFFIX = (*TASKS_FOLDER, "intent_recognition", "task.json")
 UTTERANCE_PREFIX = "Utterance: "
+# MultiEmo domain (member folder prefix) -> topic label; MultiEmo's "reviews" domain is university course reviews
+REVIEW_TOPICS = {"hotels": "hotels", "medicine": "medicine", "products": "products", "reviews": "university"}
+
+MemberSuffix = tuple[str, ...]
+"""A member's path without its leading folders, e.g. ("bigbench", "benchmark_tasks", "x", "task.json")."""
+
+
+def task_member(task: str) -> MemberSuffix:
+    """The member suffix of a BIG-bench task's `task.json`, e.g. `task_member("multiemo/hotels_text_en")`."""
+    return (*TASKS_FOLDER, *task.split("/"), "task.json")
 
 
 @dataclass(frozen=True)
@@ -41,17 +57,11 @@ class BundledDataset:
     """Archive expected under `<cache>/downloads/`."""
     fetch_command: str
     """What the user runs to download and prepare it."""
+    extract: Callable[[Path, Path], int]
+    """(archive, output JSONL) -> rows written."""
 
 
 BUNDLED_DATASETS: Registry[BundledDataset] = Registry("bundled dataset")
-BUNDLED_DATASETS.register(BUNDLED_DATA.removeprefix(BUNDLED_PREFIX))(
-    BundledDataset(
-        name=BUNDLED_DATA.removeprefix(BUNDLED_PREFIX),
-        cache_file="intent_recognition.jsonl",
-        sdist_name=SDIST_NAME,
-        fetch_command="make data",
-    )
-)
 
 
 def resolve_data_source(spec: str) -> Path:
@@ -65,7 +75,7 @@ def resolve_data_source(spec: str) -> Path:
         return target
     sdist = cache / "downloads" / dataset.sdist_name
     if sdist.is_file():
-        extract_intent_recognition(sdist, target)
+        dataset.extract(sdist, target)
         return target
     raise TunesmithError(
         f"the demo dataset {spec} is not prepared: neither {target} nor {sdist} exists.\n"
@@ -80,8 +90,24 @@ def extract_intent_recognition(sdist: Path, out_jsonl: Path) -> int:
     sdist, out_jsonl = Path(sdist), Path(out_jsonl)
     if not sdist.is_file():
         raise TunesmithError(f"{sdist} not found.\n  fix: run `make data` to download the bigbench sdist")
-    task = json.loads(_read_task_json(sdist))
-    rows = _intent_rows(task, sdist)
+    task = json.loads(read_task_members(sdist, [INTENT_MEMBER_SUFFIX])[INTENT_MEMBER_SUFFIX])
+    return _write_rows(_intent_rows(task, sdist), out_jsonl)
+
+
+def extract_review_topics(sdist: Path, out_jsonl: Path) -> int:
+    """Write `{"text", "label"}` JSONL rows, label = topic, from the sdist's English MultiEmo review texts."""
+    sdist, out_jsonl = Path(sdist), Path(out_jsonl)
+    if not sdist.is_file():
+        raise TunesmithError(f"{sdist} not found.\n  fix: run `make data` to download the bigbench sdist")
+    members = {domain: task_member(f"multiemo/{domain}_text_en") for domain in REVIEW_TOPICS}
+    found = read_task_members(sdist, list(members.values()))
+    rows = []
+    for domain, topic in REVIEW_TOPICS.items():
+        rows += [{"text": text, "label": topic} for text in _task_inputs(json.loads(found[members[domain]]), sdist)]
+    return _write_rows(rows, out_jsonl)
+
+
+def _write_rows(rows: list[dict[str, str]], out_jsonl: Path) -> int:
     out_jsonl.parent.mkdir(parents=True, exist_ok=True)
     # Write beside the target then rename, so an interrupted run never leaves a half-written cache file.
     tmp = out_jsonl.with_name(f".{out_jsonl.name}.{os.getpid()}.tmp")
@@ -101,18 +127,23 @@ def is_safe_member(member: tarfile.TarInfo) -> bool:
     return member.isfile() and not path.is_absolute() and ".." not in path.parts and ":" not in path.parts[0]
 
 
-def _is_intent_member(name: str) -> bool:
+def _matching_suffix(name: str, wanted: Sequence[MemberSuffix]) -> MemberSuffix | None:
     parts = PurePosixPath(name.replace("\\", "/")).parts
     # Any leading folders match (normally just "bigbench-1.0.0"), so a crafted "../" path is seen and refused.
-    return len(parts) > len(INTENT_MEMBER_SUFFIX) and parts[-len(INTENT_MEMBER_SUFFIX) :] == INTENT_MEMBER_SUFFIX
+    for suffix in wanted:
+        if len(parts) > len(suffix) and parts[-len(suffix) :] == suffix:
+            return suffix
+    return None
 
 
-def _read_task_json(sdist: Path) -> bytes:
-    """The task.json bytes, read from the stream; stops at the first matching member."""
+def read_task_members(sdist: Path, wanted: Sequence[MemberSuffix]) -> dict[MemberSuffix, bytes]:
+    """The bytes of each wanted member, read in one pass over the stream; stops once all are found."""
+    found: dict[MemberSuffix, bytes] = {}
     try:
         with tarfile.open(sdist, mode="r:gz") as archive:
             for member in archive:
-                if not _is_intent_member(member.name):
+                suffix = _matching_suffix(member.name, wanted)
+                if suffix is None or suffix in found:
                     continue
                 if not is_safe_member(member):
                     raise TunesmithError(
@@ -120,15 +151,16 @@ def _read_task_json(sdist: Path) -> bytes:
                         "relative path).\n  fix: delete the file and download it again with `make data`"
                     )
                 handle = archive.extractfile(member)
-                if handle is None:
-                    break
-                return handle.read()
+                if handle is not None:
+                    found[suffix] = handle.read()
+                if len(found) == len(set(wanted)):
+                    return found
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise TunesmithError(
             f"{sdist}: cannot read the archive ({exc}).\n  fix: re-download it with `make data`"
         ) from exc
-    wanted = "/".join(("<root>",) + INTENT_MEMBER_SUFFIX)
-    raise TunesmithError(f"{sdist}: no member {wanted}.\n  fix: download bigbench==1.0.0 with `make data`")
+    missing = ", ".join("/".join(("<root>", *s)) for s in wanted if s not in found)
+    raise TunesmithError(f"{sdist}: no member {missing}.\n  fix: download bigbench==1.0.0 with `make data`")
 
 
 def _intent_rows(task: object, sdist: Path) -> list[dict[str, str]]:
@@ -149,19 +181,43 @@ def _intent_rows(task: object, sdist: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _task_inputs(task: object, sdist: Path) -> list[str]:
+    """Every example's non-empty `input` text, stripped (the English reviews hold one empty input, skipped); an
+    example without a string input is an error (a damaged archive)."""
+    examples = task.get("examples") if isinstance(task, dict) else None
+    if not isinstance(examples, list) or not examples:
+        raise TunesmithError(f"{sdist}: a MultiEmo task.json has no 'examples' list")
+    texts = [example.get("input") if isinstance(example, dict) else None for example in examples]
+    if not all(isinstance(text, str) for text in texts):
+        raise TunesmithError(f"{sdist}: a MultiEmo example has no input text")
+    return [str(text).strip() for text in texts if str(text).strip()]
+
+
+def _register(name: str, cache_file: str, extract: Callable[[Path, Path], int]) -> None:
+    BUNDLED_DATASETS.register(name)(BundledDataset(name, cache_file, SDIST_NAME, "make data", extract))
+
+
+_register(BUNDLED_DATA.removeprefix(BUNDLED_PREFIX), "intent_recognition.jsonl", extract_intent_recognition)
+_register("review-topics", "review_topics.jsonl", extract_review_topics)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tunesmith.data.bundled --sdist PATH [--out PATH]`: prepare the demo dataset in the cache."""
+    """`python -m tunesmith.data.bundled --sdist PATH [--dataset NAME] [--out PATH]`: prepare a demo dataset."""
     parser = argparse.ArgumentParser(prog="python -m tunesmith.data.bundled", description=__doc__.splitlines()[0])
     parser.add_argument("--sdist", type=Path, required=True, help=f"path to the downloaded {SDIST_NAME}")
-    default_out = tunesmith_cache_dir() / "data" / BUNDLED_DATASETS.get("intent-recognition").cache_file
-    parser.add_argument("--out", type=Path, default=default_out, help=f"JSONL to write (default: {default_out})")
+    default_name = BUNDLED_DATA.removeprefix(BUNDLED_PREFIX)
+    parser.add_argument("--dataset", choices=BUNDLED_DATASETS.names(), default=default_name,
+                        help=f"which demo dataset (default: {default_name})")
+    parser.add_argument("--out", type=Path, help="JSONL to write (default: <cache>/data/<the dataset's file>)")
     args = parser.parse_args(argv)
+    dataset = BUNDLED_DATASETS.get(args.dataset)
+    out = args.out or tunesmith_cache_dir() / "data" / dataset.cache_file
     try:
-        count = extract_intent_recognition(args.sdist, args.out)
+        count = dataset.extract(args.sdist, out)
     except TunesmithError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {count} records to {args.out}")
+    print(f"wrote {count} records to {out}")
     return 0
 
 

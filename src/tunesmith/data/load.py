@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tunesmith.core.records import LabelRecord, Record
 from tunesmith.data.bundled import resolve_data_source
 from tunesmith.data.formats import validate_records
 from tunesmith.data.io import scan_raw_records
-from tunesmith.data.split import Splits, duplicate_record_count, split_records, split_with_eval_file
+from tunesmith.data.split import Splits, split_records, split_with_eval_file
 
 
 @dataclass
@@ -81,17 +82,28 @@ def _problem_line(problem: Problem) -> int:
     return int(line) if line.isdigit() else 0
 
 
-def load_splits(cfg: DataConfig, seed: int) -> tuple[Splits, DataReport]:
-    """Resolve, read, parse, truncate to `max_records` and split the configured data."""
+PrepareHook = Callable[[list[Record], list[Record]], list[Record]]
+"""(train-file records, eval-file records) -> the train-file records to split: the vetting stage's seat."""
+
+
+def load_splits(cfg: DataConfig, seed: int, prepare: PrepareHook | None = None) -> tuple[Splits, DataReport]:
+    """Resolve, read, parse, truncate to `max_records`, optionally vet (`prepare`) and split the configured data."""
     train_path = resolve_data_source(cfg.train_file)
     records, fmt, records_read = load_records(train_path, cfg.format, cfg.max_records)
     hashes = {str(train_path): file_sha256(train_path)}
     eval_path, eval_format, overlap = None, None, None
+    eval_records: list[Record] = []
     if cfg.eval_file:
         eval_path = resolve_data_source(cfg.eval_file)
         eval_records, eval_format, _ = load_records(eval_path, cfg.format)
         _check_same_kind(records, eval_records, eval_path)
         hashes[str(eval_path)] = file_sha256(eval_path)
+    if prepare is not None:
+        records = prepare(records, eval_records)
+        if not records:
+            hint = "every record was quarantined: read the vetting report, or loosen the `vet:` filters"
+            raise DataError([Problem(str(train_path), None, "no records left to train on", hint)])
+    if cfg.eval_file:
         splits, overlap = split_with_eval_file(records, eval_records, cfg.val_fraction, seed, cfg.stratify)
     else:
         splits = split_records(records, cfg.val_fraction, cfg.test_fraction, seed, cfg.stratify)
@@ -105,7 +117,7 @@ def load_splits(cfg: DataConfig, seed: int) -> tuple[Splits, DataReport]:
         records_used=len(records),
         counts=splits.counts(),
         label_counts=_label_counts(splits),
-        grouped_duplicates=duplicate_record_count(records),
+        grouped_duplicates=splits.grouped_duplicates,
         eval_overlap=overlap,
         labels=list(labels_of(records + splits.test)),
     )

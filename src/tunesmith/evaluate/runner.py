@@ -20,11 +20,12 @@ from typing import Any
 from rich.table import Table
 
 from tunesmith.config.schema import EvalConfig
-from tunesmith.core.records import Message, PromptStyle, Record, prompt_messages, target_of
-from tunesmith.evaluate.generate import generate_answers
-from tunesmith.evaluate.label_match import match_label, score_labels_by_loglik
+from tunesmith.core.records import PromptStyle, Record, prompt_messages
 from tunesmith.evaluate.loss import mean_target_loss
-from tunesmith.evaluate.metrics import METRICS, default_metrics, higher_is_better
+from tunesmith.evaluate.metrics import higher_is_better
+from tunesmith.evaluate.predict import check_records, predict, score
+from tunesmith.evaluate.predict import prompt_text as prompt_text  # re-exported: older callers import it here
+from tunesmith.evaluate.predict import record_kind as record_kind
 
 N_SAMPLES = 10
 RESERVED_KEYS = ("n", "samples")
@@ -42,49 +43,20 @@ def evaluate_model(
     """Generate an answer for each test record and score it; label data also gets log-likelihood accuracy.
 
     Returns `{metric: value, ..., "n": int, "samples": [{prompt, reference, prediction}, ...]}`; with
-    `eval_batches`, also `loss` and `perplexity` over them.
+    `eval_batches`, also `loss` and `perplexity` over them. (`predict` + `score` give the per-example view.)
     """
     records = list(test_records[: cfg.max_samples] if cfg.max_samples is not None else test_records)
-    if not records:
-        raise ValueError("no test records to evaluate; raise data.test_fraction or pass data.eval_file")
-    kind = record_kind(records)
-    prompts = [prompt_messages(r, style) for r in records]
-    references = [target_of(r) for r in records]
-    answers = generate_answers(model, tokenizer, prompts, cfg.max_new_tokens, cfg.batch_size, device)
-    result: dict[str, Any] = {}
-    predictions = answers
-    labels: list[str] = []
-    if kind == "label":
-        labels = list(style.labels) or sorted(set(references))
-        matched = [match_label(a, labels) for a in answers]
-        # An unmatched answer stays as generated, so every label metric counts it wrong.
-        predictions = [m if m is not None else a for m, a in zip(matched, answers, strict=True)]
-        result["unmatched_rate"] = sum(m is None for m in matched) / len(matched)
-        if cfg.label_loglik:
-            loglik = score_labels_by_loglik(model, tokenizer, prompts, labels, cfg.batch_size)
-            result["loglik_accuracy"] = METRICS.get("accuracy").compute(loglik, references)
-    for name in cfg.metrics or default_metrics(kind):
-        result[name] = METRICS.get(name).compute(predictions, references, labels=labels, kind=kind)
+    check_records(records)
+    predictions = predict(model, tokenizer, records, style, cfg, device)
+    result: dict[str, Any] = dict(score(predictions, cfg.metrics)[0])
     if eval_batches is not None:
         result["loss"], result["perplexity"] = mean_target_loss(model, eval_batches)
     result["n"] = len(records)
     result["samples"] = [
-        {"prompt": prompt_text(p), "reference": r, "prediction": a}
-        for p, r, a in zip(prompts[:N_SAMPLES], references, answers, strict=False)
+        {"prompt": prompt_text(prompt_messages(record, style)), "reference": r, "prediction": a}
+        for record, r, a in zip(records[:N_SAMPLES], predictions.references, predictions.answers, strict=False)
     ]
     return result
-
-
-def record_kind(records: Sequence[Record]) -> str:
-    """The records' kind; a mix of kinds is scored as free text (`chat`), since labels would not apply to all."""
-    kinds = {r.kind for r in records}
-    return kinds.pop() if len(kinds) == 1 else "chat"
-
-
-def prompt_text(messages: Sequence[Message]) -> str:
-    """A readable prompt for reports: the last user turn (the system prompt is the same for every sample)."""
-    users = [m.content for m in messages if m.role == "user"]
-    return users[-1] if users else (messages[-1].content if messages else "")
 
 
 def compare(base_result: Mapping[str, Any] | None, tuned_result: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,22 +95,43 @@ def format_value(value: float | None) -> str:
 
 
 def render_comparison(report: Mapping[str, Any]) -> Table:
-    """A rich table, one row per metric: base | tuned | delta, the delta green when better, red when worse."""
+    """A rich table, one row per metric: base | tuned | delta, the delta green when better, red when worse.
+
+    Rows that carry a bootstrap interval (`ci`) add a column for it, and label reports with a McNemar test
+    say its p-value in the caption.
+    """
     table = Table(title=f"evaluation on {report.get('split', 'test')} (n={report.get('n')})")
     table.add_column("metric")
     for column in ("base", "tuned", "delta"):
         table.add_column(column, justify="right")
-    for name, row in report["metrics"].items():
+    rows = report["metrics"]
+    with_ci = any(isinstance(row.get("ci"), Mapping) for row in rows.values())
+    if with_ci:
+        level = next(row["ci"].get("confidence", 0.95) for row in rows.values() if isinstance(row.get("ci"), Mapping))
+        table.add_column(f"{level:.0%} CI of delta", justify="right")
+    for name, row in rows.items():
         delta = row.get("delta")
+        direction = row.get("higher_is_better", True)
         text = "-" if delta is None else ("+" if delta >= 0 else "") + format_value(delta)
-        better = delta is not None and delta != 0 and (delta > 0) == bool(row.get("higher_is_better", True))
-        style = "" if delta in (None, 0) else ("green" if better else "red")
-        arrow = "" if row.get("higher_is_better", True) else " (lower is better)"
-        table.add_row(
+        better = delta is not None and delta != 0 and direction is not None and (delta > 0) == bool(direction)
+        style = "" if delta in (None, 0) or direction is None else ("green" if better else "red")
+        arrow = "" if direction is None or direction else " (lower is better)"
+        cells = [
             name + arrow,
             format_value(row.get("base")),
             format_value(row.get("tuned")),
             f"[{style}]{text}[/{style}]" if style else text,
+        ]
+        if with_ci:
+            ci = row.get("ci") or {}
+            low, high = ci.get("low"), ci.get("high")
+            cells.append("-" if low is None else f"[{format_value(low)}, {format_value(high)}]")
+        table.add_row(*cells)
+    test = report.get("significance")
+    if isinstance(test, Mapping) and test.get("p_value") is not None:
+        table.caption = (
+            f"McNemar exact test (tuned vs base, accuracy): p = {test['p_value']:.3g}; "
+            f"tuned alone right on {test['tuned_only_correct']}, base alone on {test['base_only_correct']}"
         )
     return table
 

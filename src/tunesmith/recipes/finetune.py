@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import Config, config_hash, config_to_dict
+from tunesmith.recipes.augment_data import AUGMENT_SUBDIR, AugmentStage
 from tunesmith.recipes.common import (
     build_collate,
     console,
     encode_split,
-    evaluate_one,
-    evaluate_side_by_side,
     prompt_style,
     setup_runtime,
 )
+from tunesmith.recipes.eval_suite import check_eval_settings, evaluate_base, evaluate_tuned, write_evaluation
+from tunesmith.recipes.vet_data import VET_SUBDIR, VetStage
 
 
 @dataclass
@@ -39,8 +40,11 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     from tunesmith.train.loop import seed_everything, train
 
     out = console()
+    if evaluate_after:
+        check_eval_settings(cfg)  # a typo in an eval setting fails now, not after training
     device, autocast_dtype = setup_runtime(cfg)
-    splits, data_report = load_splits(cfg.data, cfg.run.seed)
+    vet_stage = VetStage(cfg, out) if cfg.vet.enabled else None
+    splits, data_report = load_splits(cfg.data, cfg.run.seed, prepare=vet_stage)
     run = RunDir.create(
         cfg.run.output_dir,
         config_to_dict(cfg),
@@ -51,6 +55,12 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         device=str(device),
     )
     out.print(f"[bold]run[/] {run.path}  device={device} precision={autocast_dtype or 'fp32'}")
+    if vet_stage is not None:
+        vet_stage.write(run.path / VET_SUBDIR)
+    if cfg.augment.enabled:  # after the split, so augmented records only ever join the training split
+        augment_stage = AugmentStage(cfg, out)
+        splits.train = splits.train + augment_stage(splits.train, splits.val + splits.test)
+        augment_stage.write(run.path / AUGMENT_SUBDIR)
     out.print(f"data: {data_report.format}, splits {splits.counts()}")
 
     model, tokenizer = load_base_model(cfg, device)
@@ -65,10 +75,9 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     out.print(f"encoded train: {enc.kept} kept, {enc.truncated} truncated, {enc.dropped} dropped; "
               f"{enc.kept_tokens:,} tokens, {enc.target_tokens:,} of them answer tokens")
 
-    base_result = None
+    base_eval = None
     if evaluate_after and cfg.eval.compare_base:
-        out.print("evaluating the base model ...")
-        base_result = evaluate_one(model, tokenizer, splits.test, style, cfg, device, autocast_dtype)
+        base_eval = evaluate_base(model, tokenizer, splits, style, cfg, device, autocast_dtype, out)
 
     seed_everything(cfg.run.seed)  # the adapter's initial weights come from the run's seed, not from the RNG's history
     model = apply_adapter(model, cfg.adapter)
@@ -83,10 +92,13 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
 
     report = None
     if evaluate_after:
-        out.print("evaluating the tuned model ...")
-        tuned_result = evaluate_one(model, tokenizer, splits.test, style, cfg, device, autocast_dtype)
-        report = evaluate_side_by_side(base_result, tuned_result, run.path / "eval_report.json", out)
+        tuned_eval = evaluate_tuned(model, tokenizer, splits, style, cfg, device, autocast_dtype, out)
+        report = write_evaluation(base_eval, tuned_eval, cfg, run.path, out, render=False)
     run.finish()
+    if cfg.eval.report_html:  # after finish(): the report's manifest shows the end time
+        from tunesmith.evaluate.run_report import render_run_report
+
+        out.print(f"report: {render_run_report(run.path)}")
     return FinetuneResult(run.path, adapter_dir, train_summary, report)
 
 
