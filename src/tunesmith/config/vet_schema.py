@@ -88,11 +88,11 @@ class OutlierFilterConfig:
 
     enabled: bool = True
     """Run this filter."""
-    threshold: float = 3.0
+    threshold: float = 3.5
     """Robust z-score (median/MAD) of a record's remoteness, -log(mean cosine similarity to its k nearest
     records), above which it is removed."""
     neighbours: int = 50
-    """k for the nearest-neighbour similarity (at most 2.5% of the records, at least 5); keep it above the size
+    """k for the nearest-neighbour similarity (at most 1/15 of the records, at least 5); keep it above the size
     of any clump of alike junk you expect (k alike records no longer look remote)."""
     perplexity: bool = False
     """Also score each record's perplexity with the base model (slow on CPU) and remove robust-z outliers."""

@@ -44,6 +44,10 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         check_eval_settings(cfg)  # a typo in an eval setting fails now, not after training
     device, autocast_dtype = setup_runtime(cfg)
     vet_stage = VetStage(cfg, out) if cfg.vet.enabled else None
+    model = tokenizer = None
+    if vet_stage is not None and vet_stage.needs_model():
+        model, tokenizer = load_base_model(cfg, device)
+        vet_stage.use_model(model, tokenizer)
     splits, data_report = load_splits(cfg.data, cfg.run.seed, prepare=vet_stage)
     run = RunDir.create(
         cfg.run.output_dir,
@@ -63,7 +67,8 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         augment_stage.write(run.path / AUGMENT_SUBDIR)
     out.print(f"data: {data_report.format}, splits {splits.counts()}")
 
-    model, tokenizer = load_base_model(cfg, device)
+    if model is None:
+        model, tokenizer = load_base_model(cfg, device)
     style = prompt_style(cfg.encode, splits.train)
     train_examples, train_encode = encode_split(splits.train, tokenizer, style, cfg.encode)
     val_examples, val_encode = encode_split(splits.val, tokenizer, style, cfg.encode)

@@ -42,6 +42,15 @@ class VetStage:
             )
         return records if self.dry_run else self.result.kept
 
+    def needs_model(self) -> bool:
+        """The perplexity check of the `outliers` filter scores records with the base model."""
+        return self.cfg.vet.outliers.enabled and self.cfg.vet.outliers.perplexity
+
+    def use_model(self, model: Any, tokenizer: Any) -> None:
+        from tunesmith.vet.perplexity import causal_lm_scorer
+
+        self.context_extras["model_scorer"] = causal_lm_scorer(model, tokenizer)
+
     def write(self, out_dir: Path) -> dict[str, Path]:
         """Write the three files and print the summary table."""
         from tunesmith.vet.artifacts import print_vet_summary, write_vet_outputs
@@ -63,6 +72,12 @@ def vet_data(cfg: Config, out_dir: Path | None = None, dry_run: bool = False) ->
     if cfg.data.eval_file:
         eval_records, _, _ = load_records(resolve_data_source(cfg.data.eval_file), cfg.data.format)
     stage = VetStage(cfg, console(), dry_run)
+    if stage.needs_model():
+        from tunesmith.recipes.common import setup_runtime
+        from tunesmith.recipes.finetune import load_base_model
+
+        device, _ = setup_runtime(cfg)
+        stage.use_model(*load_base_model(cfg, device))
     stage(records, eval_records)
     if out_dir is None:
         from tunesmith.config import config_hash

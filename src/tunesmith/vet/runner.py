@@ -82,6 +82,7 @@ def vet_records(
     eval_ids = record_ids(eval_list)
     entries: list[QuarantineEntry] = []
     filters_report: dict[str, Any] = {}
+    embeddings = _EmbeddingCache()
     enabled = [name for name in FILTER_ORDER if getattr(config, name).enabled]
     for name in FILTER_ORDER:
         block = getattr(config, name)
@@ -94,17 +95,19 @@ def vet_records(
             ids=list(live), records=list(live.values()), config=config, seed=seed,
             eval_ids=eval_ids, eval_records=eval_list, **(context_extras or {}),
         )
+        ctx._embeddings = embeddings.rows_for(ctx.ids)
         start = time.perf_counter()
         plugin = FILTERS.get(name)(block)
         flags = _one_per_record(plugin.run(ctx), set(ctx.ids), name)
         flags, over_budget = _apply_budget(flags, ctx.budget()) if plugin.statistical else (flags, 0)
         counts = _apply(flags, name, live, originals, allowed, entries)
+        embeddings.remember(ctx.ids, ctx._embeddings, changed_text=counts["modified"] > 0)
         filters_report[name] = {
+            **getattr(plugin, "summary", {}),  # first: the runner's own counts below are the authority
             "enabled": True,
             **counts,
             "over_budget": over_budget,
             "seconds": round(time.perf_counter() - start, 3),
-            **getattr(plugin, "summary", {}),
         }
     kept_ids = list(live)
     result = VetResult(list(live.values()), kept_ids, entries, {})
@@ -120,6 +123,29 @@ def vet_records(
         "filters": filters_report,
     }
     return result
+
+
+class _EmbeddingCache:
+    """Embeddings computed by one filter, reused by the next ones for the records still live.
+
+    Removing records only drops rows (the embedding of a record does not depend on which others were removed
+    after it was computed); any change of text invalidates the cache.
+    """
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self._matrix: Any = None
+
+    def rows_for(self, ids: list[str]) -> Any:
+        if self._matrix is None or any(rid not in self._index for rid in ids):
+            return None
+        return self._matrix[[self._index[rid] for rid in ids]]
+
+    def remember(self, ids: list[str], matrix: Any, changed_text: bool) -> None:
+        if changed_text:
+            self._index, self._matrix = {}, None
+        elif matrix is not None:
+            self._index, self._matrix = {rid: i for i, rid in enumerate(ids)}, matrix
 
 
 def _resolve_allowed(allow: set[str], ids: list[str], records: list[Record]) -> set[str]:

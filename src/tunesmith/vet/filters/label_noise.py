@@ -82,7 +82,7 @@ class LabelNoiseFilter:
                 "out_of_sample_accuracy": round(float((fitted.probabilities.argmax(1) == fitted.targets).mean()), 4),
                 "estimated_label_issues": len(confident_joint_off_diagonal(fitted.probabilities, fitted.targets)),
                 "untrusted_labels": [fitted.classes[j] for j in self._untrusted(fitted)],
-                "flagged": len(flags),
+                "suspects": len(flags),
             }
         )
         return flags

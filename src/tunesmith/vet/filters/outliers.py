@@ -5,7 +5,7 @@ A record's remoteness is -log of its mean cosine similarity to its `neighbours` 
 no similarity to anything, instead of squeezing it against a distance of 1. Turned into a robust z-score
 (median and MAD, so the outliers themselves do not widen the scale), a record above `threshold` is removed with
 score = z. A clump of alike junk smaller than k still looks remote; a genuine cluster larger than it does not.
-k is `neighbours`, but at most n / 40 (at least 5): on 200 records a k of 50 would make every small template
+k is `neighbours`, but at most n / 15 (at least 5): on 200 records a k of 50 would make every small template
 family look remote.
 
 With `perplexity: true`, each record's mean token negative log-likelihood under the base model (the scorer the
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 MIN_RECORDS = 20  # below this, a median and MAD say little about what is typical
-NEIGHBOUR_SHARE = 40  # k is at most n / 40: on small data, a large k makes every small genuine cluster look remote
+NEIGHBOUR_SHARE = 15  # k is at most n / 15: on small data, a large k makes every small genuine cluster look remote
 MIN_NEIGHBOURS = 5
 ROW_BLOCK = 2048  # rows of the similarity matrix held at once: (ROW_BLOCK, n) floats
 MIN_SIMILARITY = 0.01  # floor before the log: below it, "no similarity" is all that matters
@@ -41,7 +41,7 @@ class OutlierFilter:
     def __init__(self, config: OutlierFilterConfig):
         require(
             [
-                ("outliers.threshold", config.threshold, config.threshold > 0, "a robust z-score > 0 (e.g. 3)"),
+                ("outliers.threshold", config.threshold, config.threshold > 0, "a robust z-score > 0 (e.g. 3.5)"),
                 ("outliers.neighbours", config.neighbours, config.neighbours >= 1, "an integer >= 1"),
             ]
         )
