@@ -49,7 +49,7 @@ def test_planted_flips_are_caught_with_the_true_label_suggested() -> None:
         assert flag.details["suggested_prob"] >= 0.5 and flag.details["given_prob"] <= 0.125
         assert abs(flag.score - (flag.details["suggested_prob"] - flag.details["given_prob"])) < 1e-3  # the margin
         assert flag.action == "remove"
-    assert plugin.summary["flagged"] == len(flagged)
+    assert plugin.summary["suspects"] == len(flagged)
     assert plugin.summary["untrusted_labels"] == []
 
 

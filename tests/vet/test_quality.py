@@ -113,3 +113,10 @@ def test_several_rules_in_one_reason_and_chat_text() -> None:
 @pytest.mark.parametrize("text", ["Ok", "Yes please", "1234", "👍👍"])
 def test_short_but_valid_utterances_pass(text: str) -> None:
     assert _run([*ENGLISH, text])[0] == {}
+
+
+def test_spaced_emphasis_and_rules_are_not_repeated_characters() -> None:
+    # reviews write emphasis as "! ! ! !" and e-mails draw rules as "- - - -": formatting, not junk
+    assert longest_repeat("Great stay " + "! " * 40, 30) is None
+    assert longest_repeat("Regards\n" + " -" * 62 + "\nJo", 30) is None
+    assert longest_repeat("x" + "-_" * 20, 30) == ("-_", 20)

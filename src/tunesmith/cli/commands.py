@@ -19,7 +19,8 @@ def fields_epilog() -> str:
 
 def dispatch(args: argparse.Namespace, overrides: list[str]) -> int:
     handlers = {"init": init, "train": train, "eval": evaluate, "chat": chat, "export": export, "data": data,
-                "vet": vet, "report": report, "compare": compare, "augment": augment}
+                "vet": vet, "report": report, "compare": compare, "augment": augment, "serve": serve,
+                "monitor": monitor, "runs": runs, "rerun": rerun}
     return handlers[args.verb](args, overrides)
 
 
@@ -115,6 +116,23 @@ def augment(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace, overrides: list[str]) -> int:
+    from tunesmith.serve.entry import read_canaries, serve_run
+    from tunesmith.serve.settings import ServeSettings
+
+    settings = ServeSettings(max_batch_size=args.max_batch_size, max_queue=args.max_queue,
+                             redact_pii=args.redact_pii, canaries=read_canaries(args.canary, args.canary_file))
+    serve_run(Path(args.run_dir), args.adapter, args.host, args.port, settings)
+    return 0
+
+
+def monitor(args: argparse.Namespace, overrides: list[str]) -> int:
+    from tunesmith.serve.entry import monitor_summary
+
+    print(monitor_summary(Path(args.run_dir), args.last))
+    return 0
+
+
 def data(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.data_verb != "inspect":
         raise TunesmithError("usage: tunesmith data inspect FILE")
@@ -127,3 +145,44 @@ def data(args: argparse.Namespace, overrides: list[str]) -> int:
         with_tokens=not args.no_tokens,
         max_seq_length=args.max_seq_length,
     )
+
+
+def runs(args: argparse.Namespace, overrides: list[str]) -> int:
+    from rich.console import Console
+
+    from tunesmith.track.listing import find_run, list_runs, run_detail, runs_table
+
+    console = Console(highlight=False)
+    if args.runs_verb == "show":
+        for renderable in run_detail(find_run(args.output_dir, args.run_id)):
+            console.print(renderable)
+        return 0
+    if args.runs_verb == "sync":
+        from tunesmith.track import mirror
+        from tunesmith.track.run_dir import RunDir
+
+        run_path = find_run(args.output_dir, args.run_id)
+        done = mirror.mirror_run(RunDir(run_path), args.to)
+        print(f"mirrored {run_path} into {', '.join(done) or 'nothing (run_dir is the run folder itself)'}")
+        return 0
+    summaries = list_runs(args.output_dir)
+    if not summaries:
+        print(f"no runs in {args.output_dir}; start one with `tunesmith train`")
+        return 0
+    console.print(runs_table(summaries, f"{len(summaries)} runs in {args.output_dir}"))
+    return 0
+
+
+def rerun(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Train again from a run's config.yaml into a new run id; exit 1 when a CPU rerun's final metrics differ."""
+    from tunesmith.track.listing import is_run_folder
+    from tunesmith.track.rerun import rerun_config, report_rerun
+
+    original = Path(args.run_dir)
+    if not is_run_folder(original):
+        raise TunesmithError(f"{original} is not a run folder (no manifest.json); pass runs/<id>")
+    cfg = rerun_config(original, overrides)
+    from tunesmith.recipes.finetune import finetune
+
+    result = finetune(cfg, evaluate_after=not args.no_eval)
+    return report_rerun(original, result.run_dir)

@@ -10,6 +10,12 @@
     tunesmith vet run.yaml --dry-run
     tunesmith augment run.yaml --out runs/augmented
     tunesmith data inspect file.jsonl
+    tunesmith runs [--output-dir runs]            # every run with its key metrics
+    tunesmith runs show <id>
+    tunesmith runs sync <id> --to mlflow          # mirror a run folder into MLflow / W&B / TensorBoard
+    tunesmith rerun runs/<id>                     # redo a run from its config.yaml, compare the final metrics
+    tunesmith serve runs/<id> --port 8000           # OpenAI-compatible API + monitors
+    tunesmith monitor runs/<id>                     # summary of the serving alerts
 
 Bad input exits with code 2 and a message naming what to fix; `--debug` shows the traceback too.
 Heavy modules (torch, transformers) are imported by the verbs that need them, so `--help` answers at once.
@@ -85,6 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     augment.add_argument("config", nargs="?", help="YAML config (default: built-in defaults)")
     augment.add_argument("--out", help="output folder (default: <run.output_dir>/augment-<data hash>-<config hash>)")
 
+    serve = verbs.add_parser("serve", help="serve a run's model and adapters with an OpenAI-compatible API")
+    serve.add_argument("run_dir", help="runs/<id> (its base model, adapter/ and training data for the monitors)")
+    serve.add_argument("--adapter", action="append", metavar="[NAME=]PATH", help="another adapter (repeatable)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-batch-size", type=int, default=8, help="requests decoded together")
+    serve.add_argument("--max-queue", type=int, default=64, help="waiting requests before 429")
+    serve.add_argument("--redact-pii", action="store_true", help="redact PII from answers before they leave")
+    serve.add_argument("--canary", action="append", help="a canary string that must never be answered")
+    serve.add_argument("--canary-file", action="append", help="a file of canary strings, one per line")
+
+    monitor = verbs.add_parser("monitor", help="summarise the alerts written while serving a run")
+    monitor.add_argument("run_dir", help="runs/<id>")
+    monitor.add_argument("--last", type=int, default=5, help="latest alerts to show")
+
+    add_runs_verbs(verbs)
+
     data = verbs.add_parser("data", help="data tools")
     data_verbs = data.add_subparsers(dest="data_verb", metavar="TOOL")
     inspect = data_verbs.add_parser("inspect", help="detected format, counts, token lengths, every problem")
@@ -94,6 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--no-tokens", action="store_true", help="skip the token-length histogram")
     inspect.add_argument("--max-seq-length", type=int, default=512)
     return parser
+
+
+def add_runs_verbs(verbs: argparse._SubParsersAction) -> None:
+    runs = verbs.add_parser("runs", help="list the runs under an output dir with their key metrics")
+    runs.add_argument("--output-dir", default="runs", help="folder holding the run folders (default: runs)")
+    runs_verbs = runs.add_subparsers(dest="runs_verb", metavar="ACTION")
+    show = runs_verbs.add_parser("show", help="one run's manifest, config changes and final metrics")
+    show.add_argument("run_id", help="run id, a unique prefix of one, or runs/<id>")
+    sync = runs_verbs.add_parser("sync", help="mirror a run folder into trackers (mlflow, wandb, tensorboard)")
+    sync.add_argument("run_id", help="run id, a unique prefix of one, or runs/<id>")
+    sync.add_argument("--to", action="append", required=True, metavar="TRACKER", help="tracker name; repeatable")
+    for sub in (show, sync):
+        sub.add_argument("--output-dir", default=argparse.SUPPRESS, help="folder holding the run folders")
+
+    rerun = verbs.add_parser("rerun", help="redo a run from its saved config into a new run; compare final metrics")
+    rerun.add_argument("run_dir", help="runs/<id>")
+    rerun.add_argument("--no-eval", action="store_true", help="skip the evaluation (compare training metrics only)")
 
 
 def main(argv: list[str] | None = None) -> int:

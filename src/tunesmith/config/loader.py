@@ -174,6 +174,7 @@ def config_hash(cfg: Config) -> str:
     """Stable short hash of everything that changes what a run computes (run folder naming excluded)."""
     data = config_to_dict(cfg)
     data["run"] = {"seed": data["run"]["seed"]}
+    data.pop("track", None)  # where a run is mirrored does not change what it computes
     return canonical_hash(data)[:8]
 
 

@@ -183,6 +183,24 @@ class EvalConfig:
 
 
 @dataclass
+class TrackConfig:
+    """Where a run is mirrored besides its run folder (the folder is always the record; trackers copy it)."""
+
+    trackers: list[str] = field(default_factory=lambda: ["run_dir"])
+    """Trackers fed during the run: `run_dir` (always), `mlflow`, `tensorboard`, `wandb` (optional extras)."""
+    mlflow_uri: str | None = None
+    """MLflow tracking URI; default a local SQLite store `<run.output_dir>/mlflow.db` (browse: `mlflow ui`)."""
+    mlflow_experiment: str = "tunesmith"
+    """MLflow experiment the runs are recorded under."""
+    tensorboard_dir: str | None = None
+    """Folder for TensorBoard event files; default `<run folder>/tensorboard`."""
+    wandb_project: str = "tunesmith"
+    """Weights & Biases project name."""
+    wandb_mode: Literal["offline", "online"] = "offline"
+    """`offline` writes under `<run folder>/wandb` and needs no account (upload later with `wandb sync`)."""
+
+
+@dataclass
 class Config:
     """A whole run: one YAML file, one section per stage."""
 
@@ -195,3 +213,4 @@ class Config:
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)

@@ -44,7 +44,8 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         check_eval_settings(cfg)  # a typo in an eval setting fails now, not after training
     device, autocast_dtype = setup_runtime(cfg)
     vet_stage = VetStage(cfg, out) if cfg.vet.enabled else None
-    model = tokenizer = None
+    model: Any = None
+    tokenizer: Any = None
     if vet_stage is not None and vet_stage.needs_model():
         model, tokenizer = load_base_model(cfg, device)
         vet_stage.use_model(model, tokenizer)

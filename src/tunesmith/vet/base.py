@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from tunesmith.vet.perplexity import TextScorer
 
 # cheap rules first (so statistics are not skewed by junk), PII before dedup (redacted copies are copies),
-# statistics last, on clean, unique records
-FILTER_ORDER = ("quality", "pii", "dedup", "contamination", "outliers", "label_noise", "poison")
+# statistics last, on clean, unique records; poison before label_noise, because a backdoor's records (one
+# label, other labels' content) bias the label-noise classifier (bench/vet_poison.py: flips caught 45 -> 48)
+FILTER_ORDER = ("quality", "pii", "dedup", "contamination", "outliers", "poison", "label_noise")
 
 Action = Literal["remove", "modify", "flag"]
 

