@@ -29,8 +29,10 @@ def _random_lora(base_dir: Path, out: Path, seed: int) -> Path:
 @pytest.fixture(scope="session")
 def tiny_adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("serve-adapters")
-    return [("alpha", _random_lora(tiny_model_dir, root / "alpha", 1)),
-            ("beta", _random_lora(tiny_model_dir, root / "beta", 2))]
+    return [
+        ("alpha", _random_lora(tiny_model_dir, root / "alpha", 1)),
+        ("beta", _random_lora(tiny_model_dir, root / "beta", 2)),
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -127,8 +129,9 @@ def scripted_app(serve_engine: Any) -> Callable[..., tuple[Any, ScriptedEngine]]
     from tunesmith.serve.loading import make_monitors
     from tunesmith.serve.settings import ServeSettings
 
-    def build(answer: str = "ok", hold: bool = False, training: tuple[list[str], list[str]] = ([], []),
-              **fields: Any) -> tuple[Any, ScriptedEngine]:
+    def build(
+        answer: str = "ok", hold: bool = False, training: tuple[list[str], list[str]] = ([], []), **fields: Any
+    ) -> tuple[Any, ScriptedEngine]:
         tokenizer = serve_engine.get("base").tokenizer
         engine = ScriptedEngine(tokenizer, answer, hold)
         settings = ServeSettings(**fields)

@@ -13,7 +13,7 @@ CHAT = {"model": "base", "messages": [{"role": "user", "content": "Play some jaz
 
 
 def sse_events(text: str) -> list[str]:
-    return [line[len("data: "):] for line in text.splitlines() if line.startswith("data: ")]
+    return [line[len("data: ") :] for line in text.splitlines() if line.startswith("data: ")]
 
 
 def test_models_list_base_and_each_adapter(make_app: Any) -> None:
@@ -32,15 +32,17 @@ def test_chat_completion_body_and_usage(make_app: Any) -> None:
     assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
     assert choice["finish_reason"] in ("stop", "length")
     usage = body["usage"]
-    assert usage["completion_tokens"] <= 6 and usage["total_tokens"] == usage["prompt_tokens"] + usage[
-        "completion_tokens"]
+    assert (
+        usage["completion_tokens"] <= 6 and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    )
 
 
 def test_streams_end_with_done_and_match_the_plain_answer(make_app: Any) -> None:
     with TestClient(make_app()) as client:
         plain = client.post("/v1/completions", json={"model": "alpha", "prompt": "Book a table", "max_tokens": 8})
-        streamed = client.post("/v1/completions", json={"model": "alpha", "prompt": "Book a table", "max_tokens": 8,
-                                                         "stream": True})
+        streamed = client.post(
+            "/v1/completions", json={"model": "alpha", "prompt": "Book a table", "max_tokens": 8, "stream": True}
+        )
         chat = client.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert streamed.headers["content-type"].startswith("text/event-stream")
     events = sse_events(streamed.text)
@@ -56,8 +58,10 @@ def test_streams_end_with_done_and_match_the_plain_answer(make_app: Any) -> None
 def test_the_model_field_picks_the_adapter(make_app: Any) -> None:
     request = {"prompt": "Play some jazz music from the seventies.", "max_tokens": 12}
     with TestClient(make_app()) as client:
-        answers = {name: client.post("/v1/completions", json={**request, "model": name}).json()
-                   for name in ("base", "alpha", "beta", "alpha")}
+        answers = {
+            name: client.post("/v1/completions", json={**request, "model": name}).json()
+            for name in ("base", "alpha", "beta", "alpha")
+        }
     texts = {name: body["choices"][0]["text"] for name, body in answers.items()}
     assert all(body["model"] == name for name, body in answers.items())
     assert len({texts["base"], texts["alpha"], texts["beta"]}) == 3  # random LoRAs: three different models
@@ -71,8 +75,13 @@ def test_batched_decoding_equals_one_at_a_time(serve_engine: Any) -> None:
 
     def run(batch: list[list[int]]) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in batch]
-        serve_engine.decode("alpha", batch, [7] * len(batch), Sampling(),
-                            lambda row, tok, _: out[row].append(tok) if tok is not None else None)
+        serve_engine.decode(
+            "alpha",
+            batch,
+            [7] * len(batch),
+            Sampling(),
+            lambda row, tok, _: out[row].append(tok) if tok is not None else None,
+        )
         return out
 
     assert run(prompts) == [run([p])[0] for p in prompts]  # left padding and positions are right
@@ -110,9 +119,12 @@ def test_metrics_count_requests_tokens_and_errors(make_app: Any) -> None:
         client.post("/v1/completions", json={"model": "nope", "prompt": "hi"})
         text = client.get("/metrics").text
     metrics = app.state.serve.metrics
-    assert metrics.value("tunesmith_requests_total", {"endpoint": "/v1/completions", "model": "beta",
-                                                      "status": "200"}) == 3
-    assert metrics.value("tunesmith_requests_total", {"endpoint": "/v1/completions", "model": "-",
-                                                      "status": "404"}) == 1
+    assert (
+        metrics.value("tunesmith_requests_total", {"endpoint": "/v1/completions", "model": "beta", "status": "200"})
+        == 3
+    )
+    assert (
+        metrics.value("tunesmith_requests_total", {"endpoint": "/v1/completions", "model": "-", "status": "404"}) == 1
+    )
     assert 0 < metrics.value("tunesmith_completion_tokens_total", {"model": "beta"}) <= 12
     assert "tunesmith_batch_size_count" in text and "tunesmith_queue_depth 0.0" in text

@@ -56,8 +56,7 @@ def test_http_429_with_retry_after_when_the_queue_is_full(scripted_app: Any) -> 
     results: list[int] = []
 
     def post() -> None:
-        results.append(httpx.post(url, json={"model": "base", "prompt": "hi", "max_tokens": 2}, timeout=30)
-                       .status_code)
+        results.append(httpx.post(url, json={"model": "base", "prompt": "hi", "max_tokens": 2}, timeout=30).status_code)
 
     first = threading.Thread(target=post)
     first.start()
@@ -84,9 +83,14 @@ def test_concurrent_requests_are_batched(make_app: Any) -> None:
 
     app = make_app(batch_wait_ms=50)
     with TestClient(app) as client:
-        threads = [threading.Thread(target=client.post, args=("/v1/completions",),
-                                    kwargs={"json": {"model": "base", "prompt": f"Play song {i}", "max_tokens": 4}})
-                   for i in range(4)]
+        threads = [
+            threading.Thread(
+                target=client.post,
+                args=("/v1/completions",),
+                kwargs={"json": {"model": "base", "prompt": f"Play song {i}", "max_tokens": 4}},
+            )
+            for i in range(4)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -94,3 +98,32 @@ def test_concurrent_requests_are_batched(make_app: Any) -> None:
     metrics = app.state.serve.metrics
     batches = metrics.value("tunesmith_batch_size_count")
     assert metrics.value("tunesmith_batch_size_sum") == 4 and batches < 4
+
+
+def test_a_lone_request_skips_the_batch_wait(scripted_app: Any) -> None:
+    _, engine = scripted_app()
+    batcher = Batcher(engine, max_batch_size=4, max_queue=4, batch_wait_ms=2000)
+    done: list[str] = []
+    started = time.perf_counter()
+    batcher.submit(_job(done))
+    assert engine.started.wait(5)
+    assert time.perf_counter() - started < 1.0  # not held for the 2 s companion wait
+    batcher.close(timeout=10)
+    assert done == ["stop"]
+
+
+def test_the_batch_wait_still_gathers_companions_under_load(scripted_app: Any) -> None:
+    _, engine = scripted_app(hold=True)
+    batcher = Batcher(engine, max_batch_size=4, max_queue=4, batch_wait_ms=600)
+    done: list[str] = []
+    batcher.submit(_job(done))
+    assert engine.started.wait(5)  # a lone first request runs at once
+    batcher.submit(_job(done))  # arrives while the first runs: the server is under load
+    engine.release.set()
+    deadline = time.monotonic() + 5
+    while not done and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.1)  # well inside the 600 ms wait the worker now grants the queued request
+    batcher.submit(_job(done))
+    batcher.close(timeout=10)
+    assert len(done) == 3 and engine.batches == [1, 2]

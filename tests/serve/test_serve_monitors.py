@@ -69,8 +69,13 @@ def test_quality_monitor_empty_refusal_and_rates() -> None:
 
 def test_app_writes_alerts_counts_them_and_redacts(scripted_app: Any, tmp_path: Path) -> None:
     answer = f"{TRAINING[0]} Mail jane.doe@example.com, code zq-canary-7731."
-    app, _ = scripted_app(answer, training=(TRAINING, TRAINING), monitor_dir=tmp_path / "monitor",
-                          canaries=["zq-canary-7731"], redact_pii=True)
+    app, _ = scripted_app(
+        answer,
+        training=(TRAINING, TRAINING),
+        monitor_dir=tmp_path / "monitor",
+        canaries=["zq-canary-7731"],
+        redact_pii=True,
+    )
     with TestClient(app) as client:
         text = client.post("/v1/completions", json=PROMPT).json()["choices"][0]["text"]
         streamed = client.post("/v1/completions", json={**PROMPT, "stream": True}).text
@@ -95,5 +100,6 @@ def test_monitor_cli_summary(tmp_path: Path) -> None:
     (tmp_path / "monitor").mkdir()
     (tmp_path / "monitor" / "alerts.jsonl").write_text(
         json.dumps({"monitor": "pii", "kind": "pii_in_output", "model": "base", "message": "answer contains EMAIL"})
-        + "\n{broken\n")
+        + "\n{broken\n"
+    )
     assert main(["monitor", str(tmp_path)]) == 0

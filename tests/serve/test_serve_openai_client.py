@@ -24,8 +24,10 @@ def test_openai_client_round_trip_plain_and_streamed(live_server: Any) -> None:
     assert "".join(pieces) == plain.choices[0].message.content
     text = client.completions.create(model="beta", prompt="Play jazz", max_tokens=5)
     assert text.choices[0].finish_reason in ("stop", "length")
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model="beta", prompt="Play jazz", max_tokens=5, stream=True))
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(model="beta", prompt="Play jazz", max_tokens=5, stream=True)
+    )
     assert streamed == text.choices[0].text
 
 

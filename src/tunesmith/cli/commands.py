@@ -148,11 +148,13 @@ def data(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def runs(args: argparse.Namespace, overrides: list[str]) -> int:
+    import sys
+
     from rich.console import Console
 
     from tunesmith.track.listing import find_run, list_runs, run_detail, runs_table
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)  # piped: do not squeeze to 80
     if args.runs_verb == "show":
         for renderable in run_detail(find_run(args.output_dir, args.run_id)):
             console.print(renderable)
@@ -176,7 +178,7 @@ def runs(args: argparse.Namespace, overrides: list[str]) -> int:
 def rerun(args: argparse.Namespace, overrides: list[str]) -> int:
     """Train again from a run's config.yaml into a new run id; exit 1 when a CPU rerun's final metrics differ."""
     from tunesmith.track.listing import is_run_folder
-    from tunesmith.track.rerun import rerun_config, report_rerun
+    from tunesmith.track.rerun import report_rerun, rerun_config
 
     original = Path(args.run_dir)
     if not is_run_folder(original):

@@ -187,7 +187,7 @@ class TrackConfig:
     """Where a run is mirrored besides its run folder (the folder is always the record; trackers copy it)."""
 
     trackers: list[str] = field(default_factory=lambda: ["run_dir"])
-    """Trackers fed during the run: `run_dir` (always), `mlflow`, `tensorboard`, `wandb` (optional extras)."""
+    """Trackers the run folder is mirrored into: `run_dir` (always), `mlflow`, `tensorboard`, `wandb` (extras)."""
     mlflow_uri: str | None = None
     """MLflow tracking URI; default a local SQLite store `<run.output_dir>/mlflow.db` (browse: `mlflow ui`)."""
     mlflow_experiment: str = "tunesmith"

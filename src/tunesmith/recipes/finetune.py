@@ -105,6 +105,9 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         from tunesmith.evaluate.run_report import render_run_report
 
         out.print(f"report: {render_run_report(run.path)}")
+    mirrored = _mirror_to_trackers(cfg, run)
+    if mirrored:
+        out.print(f"mirrored to {', '.join(mirrored)}")
     return FinetuneResult(run.path, adapter_dir, train_summary, report)
 
 
@@ -150,3 +153,12 @@ def load_base_model(cfg: Config, device: Any) -> tuple[Any, Any]:
         return load_quantized(cfg.model)  # already on its GPU; 4-bit models refuse `.to`
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     return model.to(device), tokenizer
+
+
+def _mirror_to_trackers(cfg: Config, run: Any) -> list[str]:
+    """Copy the finished run folder (params, metrics per step, artifacts, tags) into the configured trackers."""
+    if not any(name != "run_dir" for name in cfg.track.trackers):
+        return []
+    from tunesmith.track.mirror import mirror_run
+
+    return mirror_run(run, cfg.track.trackers)

@@ -24,14 +24,28 @@ from tunesmith.serve.metrics import ServeMetrics
 from tunesmith.serve.monitors.base import AlertLog, Exchange, Monitor
 from tunesmith.serve.monitors.checks import redact_pii
 from tunesmith.serve.protocol import (
-    ChatRequest, CompletionRequest, TextAssembler, chat_body, chat_chunk, completion_body, error_body, new_id, usage,
+    ChatRequest,
+    CompletionRequest,
+    TextAssembler,
+    chat_body,
+    chat_chunk,
+    completion_body,
+    error_body,
+    new_id,
+    usage,
 )
 from tunesmith.serve.settings import ServeSettings
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.code, self.headers = status, message, param, code, headers
 
@@ -59,11 +73,13 @@ class ServeState:
     metrics: ServeMetrics
 
 
-def create_app(engine: Engine, settings: ServeSettings, monitors: Sequence[Monitor] = (),
-               alert_log: AlertLog | None = None) -> FastAPI:
+def create_app(
+    engine: Engine, settings: ServeSettings, monitors: Sequence[Monitor] = (), alert_log: AlertLog | None = None
+) -> FastAPI:
     metrics = ServeMetrics()
-    batcher = Batcher(engine, settings.max_batch_size, settings.max_queue, settings.batch_wait_ms,
-                      on_batch=metrics.batch_size.observe)
+    batcher = Batcher(
+        engine, settings.max_batch_size, settings.max_queue, settings.batch_wait_ms, on_batch=metrics.batch_size.observe
+    )
     state = ServeState(engine, batcher, settings, monitors, alert_log or AlertLog(None), metrics)
 
     @asynccontextmanager
@@ -90,8 +106,12 @@ def create_app(engine: Engine, settings: ServeSettings, monitors: Sequence[Monit
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
         now = int(time.time())
-        return {"object": "list", "data": [{"id": name, "object": "model", "created": now, "owned_by": "tunesmith"}
-                                           for name in engine.names()]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": now, "owned_by": "tunesmith"} for name in engine.names()
+            ],
+        }
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatRequest) -> Response | dict[str, Any]:
@@ -108,8 +128,9 @@ def _add_error_handlers(app: FastAPI, state: ServeState) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         state.metrics.requests.labels(request.url.path, "-", str(exc.status)).inc()
-        return JSONResponse(error_body(exc.message, _error_kind(exc.status), exc.param, exc.code), exc.status,
-                            headers=exc.headers)
+        return JSONResponse(
+            error_body(exc.message, _error_kind(exc.status), exc.param, exc.code), exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -125,7 +146,8 @@ def _add_error_handlers(app: FastAPI, state: ServeState) -> None:
 
 def _error_kind(status: int) -> str:
     return {404: "not_found_error", 429: "rate_limit_error", 503: "service_unavailable"}.get(
-        status, "invalid_request_error" if status < 500 else "server_error")
+        status, "invalid_request_error" if status < 500 else "server_error"
+    )
 
 
 def _model(state: ServeState, name: str) -> ServedModel:
@@ -160,21 +182,33 @@ def _prepare_completion(state: ServeState, body: CompletionRequest) -> Prepared:
     return _finish_prepare(state, "/v1/completions", served, text, ids, body.wanted_tokens(), body)
 
 
-def _finish_prepare(state: ServeState, endpoint: str, served: ServedModel, prompt: str, ids: list[int],
-                    wanted: int | None, body: ChatRequest | CompletionRequest) -> Prepared:
+def _finish_prepare(
+    state: ServeState,
+    endpoint: str,
+    served: ServedModel,
+    prompt: str,
+    ids: list[int],
+    wanted: int | None,
+    body: ChatRequest | CompletionRequest,
+) -> Prepared:
     settings = state.settings
     max_new = settings.default_max_tokens if wanted is None else wanted
     if max_new > settings.max_tokens_cap:
-        raise ApiError(400, f"max_tokens {max_new} is over this server's limit of {settings.max_tokens_cap}",
-                       "max_tokens")
+        raise ApiError(
+            400, f"max_tokens {max_new} is over this server's limit of {settings.max_tokens_cap}", "max_tokens"
+        )
     if not ids:
         raise ApiError(400, "the prompt is empty (no tokens); send some text", "prompt")
     if wanted is None:  # unspecified: fit what the context leaves
         max_new = min(max_new, served.context_length - len(ids))
     if len(ids) + max_new > served.context_length:
-        raise ApiError(400, f"prompt ({len(ids)} tokens) + max_tokens ({max_new}) = {len(ids) + max_new} is over "
-                       f"the context length of {served.context_length}; shorten the prompt or lower max_tokens",
-                       "max_tokens", "context_length_exceeded")
+        raise ApiError(
+            400,
+            f"prompt ({len(ids)} tokens) + max_tokens ({max_new}) = {len(ids) + max_new} is over "
+            f"the context length of {served.context_length}; shorten the prompt or lower max_tokens",
+            "max_tokens",
+            "context_length_exceeded",
+        )
     sampling = Sampling(body.temperature or 0.0, body.top_p or 1.0, body.seed)
     return Prepared(endpoint, served, prompt, list(ids), max_new, sampling, body.stop_strings())
 
@@ -196,8 +230,11 @@ async def _answer(state: ServeState, prep: Prepared, stream: bool, chat: bool) -
         raise ApiError(503, str(exc), code="shutting_down", headers={"Retry-After": "5"}) from exc
     rid = new_id("chatcmpl" if chat else "cmpl")
     if stream:
-        return StreamingResponse(_stream(state, prep, events, rid, chat, started), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            _stream(state, prep, events, rid, chat, started),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
     assembler = TextAssembler(prep.served.tokenizer, prep.stop)
     reason = await _drain(events, assembler)
     if reason.startswith("error"):
@@ -220,15 +257,24 @@ async def _drain(events: asyncio.Queue[tuple[int | None, str | None]], assembler
         return "stop" if assembler.stopped else (reason or "stop")
 
 
-async def _stream(state: ServeState, prep: Prepared, events: asyncio.Queue[tuple[int | None, str | None]],
-                  rid: str, chat: bool, started: float) -> AsyncIterator[str]:
+async def _stream(
+    state: ServeState,
+    prep: Prepared,
+    events: asyncio.Queue[tuple[int | None, str | None]],
+    rid: str,
+    chat: bool,
+    started: float,
+) -> AsyncIterator[str]:
     name = prep.served.name
     buffered = state.settings.redact_pii  # redaction needs the whole answer before any of it leaves
     assembler = TextAssembler(prep.served.tokenizer, prep.stop)
 
     def piece(text: str, finish: str | None = None) -> str:
-        body = chat_chunk(rid, name, {"content": text} if text or finish is None else {}, finish) if chat \
+        body = (
+            chat_chunk(rid, name, {"content": text} if text or finish is None else {}, finish)
+            if chat
             else completion_body(rid, name, text, finish)
+        )
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     if chat:
@@ -257,12 +303,14 @@ async def _stream(state: ServeState, prep: Prepared, events: asyncio.Queue[tuple
     yield "data: [DONE]\n\n"
 
 
-def _after_monitors(state: ServeState, prep: Prepared, rid: str, text: str, completion_tokens: int, finish: str,
-                    started: float) -> str:
+def _after_monitors(
+    state: ServeState, prep: Prepared, rid: str, text: str, completion_tokens: int, finish: str, started: float
+) -> str:
     """Run the monitors, count the request, and return the text that may leave (redacted when configured)."""
     latency = time.perf_counter() - started
-    exchange = Exchange(rid, prep.served.name, prep.prompt_text, text, len(prep.prompt_ids), completion_tokens,
-                        latency, finish)
+    exchange = Exchange(
+        rid, prep.served.name, prep.prompt_text, text, len(prep.prompt_ids), completion_tokens, latency, finish
+    )
     alerts = []
     for monitor in state.monitors:
         alerts.extend(monitor.observe(exchange))

@@ -2,6 +2,8 @@
 
 The worker takes the first waiting request, waits `batch_wait_ms` for company, then decodes every waiting
 request with the same model and sampling as one batch (up to `max_batch_size`); the rest stay queued in order.
+The wait is skipped for a lone request when the server is otherwise quiet (the last batch held one request and
+nothing arrived while it ran): no companion is coming then, and waiting would only add latency at concurrency 1.
 A full queue refuses at once (`QueueFull`, answered 429) rather than letting callers hang. `close` stops new
 work and lets the worker finish everything already accepted.
 """
@@ -47,7 +49,11 @@ class Batcher:
     """The bounded queue and its worker thread; `on_batch(size)` is told each batch's size (for /metrics)."""
 
     def __init__(
-        self, engine: Engine, max_batch_size: int = 8, max_queue: int = 64, batch_wait_ms: float = 5.0,
+        self,
+        engine: Engine,
+        max_batch_size: int = 8,
+        max_queue: int = 64,
+        batch_wait_ms: float = 5.0,
         on_batch: Callable[[int], None] | None = None,
     ):
         self.engine = engine
@@ -59,6 +65,9 @@ class Batcher:
         self._cond = threading.Condition()
         self._closing = False
         self._busy = False
+        # requests seen around the last batch: its size plus those that arrived while it ran (a load signal)
+        self._recent_load = 0
+        self._arrived_while_busy = 0
         self._thread = threading.Thread(target=self._run, name="tunesmith-serve-worker", daemon=True)
         self._thread.start()
 
@@ -69,6 +78,8 @@ class Batcher:
             if len(self._queue) >= self.max_queue:
                 raise QueueFull(f"request queue is full ({self.max_queue} waiting); retry later")
             self._queue.append(job)
+            if self._busy:
+                self._arrived_while_busy += 1
             self._cond.notify()
 
     def depth(self) -> int:
@@ -89,7 +100,12 @@ class Batcher:
                 return
             if self.on_batch is not None:
                 self.on_batch(len(batch))
-            self._decode(batch)
+            try:
+                self._decode(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._recent_load = len(batch) + self._arrived_while_busy
 
     def _next_batch(self) -> list[Job] | None:
         with self._cond:
@@ -97,19 +113,34 @@ class Batcher:
                 if self._closing:
                     return None
                 self._cond.wait()
-            if len(self._queue) < self.max_batch_size and not self._closing and self.batch_wait_s > 0:
+            if self._should_wait():
                 self._cond.wait(self.batch_wait_s)  # let concurrent requests join this batch
             first = self._queue[0]
-            batch, rest = [], collections.deque()
+            batch: list[Job] = []
+            rest: collections.deque[Job] = collections.deque()
             while self._queue:
                 job = self._queue.popleft()
                 same = job.model == first.model and job.sampling == first.sampling
                 (batch if same and len(batch) < self.max_batch_size else rest).append(job)
             self._queue.extend(rest)
+            self._busy = True
+            self._arrived_while_busy = 0
             return batch
 
+    def _should_wait(self) -> bool:
+        """Wait for companions only when some may come: others are queued, or the last batch showed concurrency."""
+        if self._closing or self.batch_wait_s <= 0 or len(self._queue) >= self.max_batch_size:
+            return False
+        return len(self._queue) > 1 or self._recent_load > 1
+
     def _decode(self, batch: list[Job]) -> None:
+        unfinished = [len(batch)]
+
         def sink(row: int, token: int | None, reason: str | None) -> None:
+            if reason is not None:  # idle as soon as the last row ends, before its caller hears (and sends again)
+                with self._cond:
+                    unfinished[0] -= 1
+                    self._busy = unfinished[0] > 0
             batch[row].emit(token, reason)
 
         try:

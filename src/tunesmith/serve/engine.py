@@ -66,7 +66,11 @@ class Engine:
             self._decode(served, prompts, max_new, sampling, sink)
 
     def _decode(
-        self, served: ServedModel, prompts: Sequence[Sequence[int]], max_new: Sequence[int], sampling: Sampling,
+        self,
+        served: ServedModel,
+        prompts: Sequence[Sequence[int]],
+        max_new: Sequence[int],
+        sampling: Sampling,
         sink: TokenSink,
     ) -> None:
         import torch
@@ -78,8 +82,8 @@ class Engine:
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
         for row, prompt in enumerate(prompts):  # left padding: every row's last prompt token is in the last column
-            ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-            mask[row, width - len(prompt):] = 1
+            ids[row, width - len(prompt) :] = torch.tensor(list(prompt), dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         generator = _generator(sampling, self.device)
@@ -108,7 +112,10 @@ class Engine:
             mask = torch.cat([mask, torch.ones((len(prompts), 1), dtype=mask.dtype, device=mask.device)], dim=1)
             positions = positions[:, -1:] + 1
             out = model(
-                input_ids=step.unsqueeze(1), attention_mask=mask, position_ids=positions, use_cache=True,
+                input_ids=step.unsqueeze(1),
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
                 **_cache_kwargs(out),
             )
 

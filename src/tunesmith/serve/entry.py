@@ -40,7 +40,7 @@ def monitor_summary(run_dir: Path, last: int = 5) -> str:
         raise TunesmithError(f"{run_dir} is not a folder; pass runs/<id>")
     rows = read_alerts(path)
     if not rows:
-        return f"no alerts in {path}" + ("" if path.is_file() else " (the file does not exist: never served?)")
+        return f"no alerts in {path}" + ("" if path.is_file() else " (no file: no alert raised yet, or never served)")
     counts = collections.Counter((str(r.get("monitor")), str(r.get("kind"))) for r in rows)
     lines = [f"{len(rows)} alert(s) in {path}", f"{'monitor':<10} {'kind':<28} {'count':>6}"]
     lines += [f"{m:<10} {k:<28} {n:>6}" for (m, k), n in sorted(counts.items())]

@@ -38,8 +38,10 @@ def parse_adapters(values: list[str] | None, run_dir: Path | None) -> list[tuple
     names = [n for n, _ in pairs]
     clash = sorted({n for n in names if names.count(n) > 1 or n == BASE_NAME})
     if clash:
-        raise TunesmithError(f"adapter names must be unique and not {BASE_NAME!r}: {', '.join(clash)}; "
-                             "name them with --adapter NAME=PATH")
+        raise TunesmithError(
+            f"adapter names must be unique and not {BASE_NAME!r}: {', '.join(clash)}; "
+            "name them with --adapter NAME=PATH"
+        )
     return pairs
 
 
@@ -123,17 +125,22 @@ def _texts_of_jsonl(path: Path) -> tuple[list[str], list[str]]:
             continue
         if not isinstance(row, dict):
             continue
-        messages = row.get("messages") if isinstance(row.get("messages"), list) else []
+        raw = row.get("messages")
+        messages: list[Any] = raw if isinstance(raw, list) else []
         said = [m.get("content", "") for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str)]
-        asked = [m.get("content", "") for m in messages if isinstance(m, dict) and m.get("role") != "assistant"
-                 and isinstance(m.get("content"), str)]
+        asked = [
+            m.get("content", "")
+            for m in messages
+            if isinstance(m, dict) and m.get("role") != "assistant" and isinstance(m.get("content"), str)
+        ]
         texts.append("\n".join([str(row[k]) for k in _TEXT_KEYS if isinstance(row.get(k), str)] + said))
         prompts.append("\n".join([str(row[k]) for k in _PROMPT_KEYS if isinstance(row.get(k), str)] + asked))
     return texts, prompts
 
 
-def make_monitors(settings: ServeSettings, texts: list[str], prompts: list[str], tokenizer: Any
-                  ) -> tuple[list[Monitor], AlertLog]:
+def make_monitors(
+    settings: ServeSettings, texts: list[str], prompts: list[str], tokenizer: Any
+) -> tuple[list[Monitor], AlertLog]:
     def count(text: str) -> int:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -142,8 +149,9 @@ def make_monitors(settings: ServeSettings, texts: list[str], prompts: list[str],
     return build_monitors(ctx), AlertLog(path)
 
 
-def load_run(run_dir: Path, adapter_args: list[str] | None, settings: ServeSettings
-             ) -> tuple[Engine, list[Monitor], AlertLog]:
+def load_run(
+    run_dir: Path, adapter_args: list[str] | None, settings: ServeSettings
+) -> tuple[Engine, list[Monitor], AlertLog]:
     """Everything `tunesmith serve runs/<id>` needs, from the run's config.yaml and adapter folder."""
     from tunesmith.models.device import select_device
 

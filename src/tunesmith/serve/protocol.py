@@ -71,33 +71,54 @@ def new_id(prefix: str) -> str:
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 def chat_body(rid: str, model: str, text: str, finish: str, prompt_tokens: int, completion_tokens: int) -> dict:
-    return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish,
-                         "logprobs": None}],
-            "usage": usage(prompt_tokens, completion_tokens)}
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish, "logprobs": None}
+        ],
+        "usage": usage(prompt_tokens, completion_tokens),
+    }
 
 
 def chat_chunk(rid: str, model: str, delta: dict[str, Any], finish: str | None) -> dict:
-    return {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+    return {
+        "id": rid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
 
 
-def completion_body(rid: str, model: str, text: str, finish: str | None, prompt_tokens: int | None = None,
-                    completion_tokens: int = 0) -> dict:
-    body: dict[str, Any] = {"id": rid, "object": "text_completion", "created": int(time.time()), "model": model,
-                            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}]}
+def completion_body(
+    rid: str, model: str, text: str, finish: str | None, prompt_tokens: int | None = None, completion_tokens: int = 0
+) -> dict:
+    body: dict[str, Any] = {
+        "id": rid,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+    }
     if prompt_tokens is not None:
         body["usage"] = usage(prompt_tokens, completion_tokens)
     return body
 
 
-def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None,
-               code: str | None = None) -> dict:
+def error_body(
+    message: str, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
@@ -142,6 +163,6 @@ class TextAssembler:
         return min(cuts) if cuts else None
 
     def _release(self, upto: int) -> str:
-        piece = self.text[self.sent:upto]
+        piece = self.text[self.sent : upto]
         self.sent = max(self.sent, upto)
         return piece

@@ -30,7 +30,7 @@ class ServeSettings:
     """Replace PII found in an answer by `<ENTITY>` before it leaves (streams are then sent in one piece)."""
     canaries: list[str] = field(default_factory=list)
     """Strings that must never appear in an answer (planted in the training data by an audit)."""
-    leakage_threshold: float = 0.8
+    leakage_threshold: float = 0.7
     """Share of a training record's word 3-grams found in an answer at which it counts as reproduced."""
     leakage_candidate_jaccard: float = 0.3
     """Loose MinHash Jaccard cut that picks the candidate records checked for containment."""

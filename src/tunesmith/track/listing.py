@@ -164,7 +164,7 @@ def _started(iso: str | None) -> str:
 def _key_metric(s: RunSummary) -> str:
     if s.primary_metric is None or s.tuned is None:
         return "-"
-    delta = "" if s.delta is None else f" ({s.delta:+.3f} vs base)"
+    delta = "" if s.delta is None else f" ({s.delta:+.3f})"
     return f"{s.primary_metric} {s.tuned:.3f}{delta}"
 
 
@@ -180,7 +180,7 @@ def runs_table(summaries: list[RunSummary], title: str) -> Any:
     table.add_column("steps", justify="right")
     table.add_column("train loss", justify="right")
     table.add_column("val loss", justify="right")
-    table.add_column("key metric (tuned)")
+    table.add_column("key metric: tuned (vs base)")
     for s in summaries:
         loss = [f"{v:.4g}" if v is not None else "-" for v in (s.train_loss, s.val_loss)]
         table.add_row(s.run_id, s.status, _started(s.started), _fmt_duration(s.duration_s), _fmt(s.steps), *loss,

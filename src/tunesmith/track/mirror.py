@@ -31,7 +31,7 @@ def require(module: str, extra: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise DependencyError(
-            f"the {extra} tracker needs the `{module}` package ({exc}); install it with `pip install tunesmith[{extra}]`"
+            f"the {extra} tracker needs the `{module}` package ({exc}): `pip install tunesmith[{extra}]`"
         ) from None
 
 

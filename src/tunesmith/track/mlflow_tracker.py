@@ -1,7 +1,12 @@
 """MLflow tracker: one MLflow run per run folder, in a local SQLite store by default.
 
-    pip install tunesmith[mlflow]
-    mlflow ui --backend-store-uri sqlite:///runs/mlflow.db --workers 1     # then open http://127.0.0.1:5000
+    pip install tunesmith[mlflow]            # mlflow-skinny 3.17.2 + the SQLite store: logging, no web UI
+    tunesmith runs sync <id> --to mlflow     # copy a run folder into the store
+
+The web UI ships only in the full `mlflow` wheel, whose pyarrow<26 requirement clashes with tunesmith's pyarrow,
+so browse from a separate environment pointed at the same store:
+
+    pipx run --spec mlflow==3.17.2 mlflow ui --backend-store-uri sqlite:///runs/mlflow.db --workers 1
 
 Default store: `sqlite:///<output dir>/mlflow.db`, artifacts in `<output dir>/mlflow-artifacts/` (the output
 dir is the folder holding the run folders). `track.mlflow_uri` points elsewhere, e.g. a tracking server.

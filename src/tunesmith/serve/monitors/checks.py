@@ -34,8 +34,16 @@ class PiiMonitor:
             return []
         kinds = sorted({s.entity for s in spans})
         self.found.update(s.entity for s in spans)
-        return [Alert(self.name, "pii_in_output", f"answer contains {', '.join(kinds)}", exchange.request_id,
-                      exchange.model, {"entities": kinds, "count": len(spans)})]
+        return [
+            Alert(
+                self.name,
+                "pii_in_output",
+                f"answer contains {', '.join(kinds)}",
+                exchange.request_id,
+                exchange.model,
+                {"entities": kinds, "count": len(spans)},
+            )
+        ]
 
     def gauges(self) -> dict[str, float]:
         return {}
@@ -83,16 +91,23 @@ class LeakageMonitor:
         from tunesmith.data.neardup import shingles
 
         answer = shingles(output)
-        best = max(((len(self.shingles[i] & answer) / max(1, len(self.shingles[i])), i)
-                    for i, _ in self.index.query(output)), default=(0.0, -1))
+        best = max(
+            ((len(self.shingles[i] & answer) / max(1, len(self.shingles[i])), i) for i, _ in self.index.query(output)),
+            default=(0.0, -1),
+        )
         if best[0] < self.threshold:
             return []
         return [self._alert(exchange, "near", best[0], self.texts[best[1]])]
 
     def _alert(self, exchange: Exchange, how: str, score: float, record: str) -> Alert:
-        return Alert(self.name, f"training_record_{how}", f"answer reproduces a training record ({how}, "
-                     f"{score:.0%} of its word 3-grams)", exchange.request_id, exchange.model,
-                     {"containment": round(score, 4), "record_prefix": record[:80]})
+        return Alert(
+            self.name,
+            f"training_record_{how}",
+            f"answer reproduces a training record ({how}, {score:.0%} of its word 3-grams)",
+            exchange.request_id,
+            exchange.model,
+            {"containment": round(score, 4), "record_prefix": record[:80]},
+        )
 
     def gauges(self) -> dict[str, float]:
         return {"leakage_index_records": float(len(self.texts))}
@@ -116,8 +131,16 @@ class CanaryMonitor:
         found = [c for c in self.canaries if c.lower() in lowered]
         if not found:
             return []
-        return [Alert(self.name, "canary_in_output", f"answer contains {len(found)} canary string(s)",
-                      exchange.request_id, exchange.model, {"canaries": found})]
+        return [
+            Alert(
+                self.name,
+                "canary_in_output",
+                f"answer contains {len(found)} canary string(s)",
+                exchange.request_id,
+                exchange.model,
+                {"canaries": found},
+            )
+        ]
 
     def gauges(self) -> dict[str, float]:
         return {}
@@ -156,10 +179,22 @@ class DriftMonitor:
         now = abs(self.last_z) >= self.threshold
         alerts = []
         if now and not self.drifting:
-            alerts.append(Alert(self.name, "input_length_drift", f"prompt length window mean {mean:.1f} tokens vs "
-                                f"training {self.train_mean:.1f} (z={self.last_z:.1f})", exchange.request_id,
-                                exchange.model, {"window_mean": mean, "train_mean": self.train_mean,
-                                                 "z": round(self.last_z, 2), "window": len(self.window)}))
+            alerts.append(
+                Alert(
+                    self.name,
+                    "input_length_drift",
+                    f"prompt length window mean {mean:.1f} tokens vs "
+                    f"training {self.train_mean:.1f} (z={self.last_z:.1f})",
+                    exchange.request_id,
+                    exchange.model,
+                    {
+                        "window_mean": mean,
+                        "train_mean": self.train_mean,
+                        "z": round(self.last_z, 2),
+                        "window": len(self.window),
+                    },
+                )
+            )
         self.drifting = now
         return alerts
 
@@ -189,15 +224,23 @@ class QualityMonitor:
         self.last_tokens_per_s = exchange.completion_tokens / exchange.latency_s if exchange.latency_s > 0 else 0.0
         alerts = []
         if verdict != "ok":
-            alerts.append(Alert(self.name, f"{verdict}_answer", f"{verdict} answer", exchange.request_id,
-                                exchange.model))
+            alerts.append(
+                Alert(self.name, f"{verdict}_answer", f"{verdict} answer", exchange.request_id, exchange.model)
+            )
         for kind, limit in self.rate_alerts.items():
             rate = self.rate(kind)
             high = len(self.window) >= 10 and rate >= limit
             if high and kind not in self.alerting:
-                alerts.append(Alert(self.name, f"{kind}_rate", f"{kind} rate {rate:.0%} over the last "
-                                    f"{len(self.window)} answers (alert at {limit:.0%})", exchange.request_id,
-                                    exchange.model, {"rate": rate, "window": len(self.window)}))
+                alerts.append(
+                    Alert(
+                        self.name,
+                        f"{kind}_rate",
+                        f"{kind} rate {rate:.0%} over the last {len(self.window)} answers (alert at {limit:.0%})",
+                        exchange.request_id,
+                        exchange.model,
+                        {"rate": rate, "window": len(self.window)},
+                    )
+                )
             (self.alerting.add if high else self.alerting.discard)(kind)
         return alerts
 
@@ -205,9 +248,12 @@ class QualityMonitor:
         return sum(v == kind for v in self.window) / len(self.window) if self.window else 0.0
 
     def gauges(self) -> dict[str, float]:
-        return {"quality_empty_rate": self.rate("empty"), "quality_refusal_rate": self.rate("refusal"),
-                "quality_last_latency_seconds": self.last_latency, "quality_last_tokens_per_second":
-                self.last_tokens_per_s}
+        return {
+            "quality_empty_rate": self.rate("empty"),
+            "quality_refusal_rate": self.rate("refusal"),
+            "quality_last_latency_seconds": self.last_latency,
+            "quality_last_tokens_per_second": self.last_tokens_per_s,
+        }
 
 
 def classify_answer(text: str) -> str:
