@@ -182,7 +182,7 @@ def run_server(engine: Any, model: str, batch: int, args: argparse.Namespace) ->
         "mean_batch": metrics.value("tunesmith_batch_size_sum") / max(metrics.value("tunesmith_batch_size_count"), 1),
         "rss_before_mb": rss_before / 2**20,
         "rss_after_mb": rss_after / 2**20,
-        "rss_peak_mb": sampler.peak / 2**20,
+        "rss_peak_mb": max(sampler.peak, rss_after) / 2**20,
         "rss_growth": (rss_after - rss_before) / rss_before,
         "measured_requests": args.requests * len(args.concurrency),
     }
