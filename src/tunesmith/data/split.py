@@ -146,11 +146,6 @@ def split_with_eval_file(
     return splits, overlap
 
 
-def duplicate_record_count(records: list[Record], near_threshold: float | None = DEFAULT_THRESHOLD) -> int:
-    """Records kept in one split with an earlier record: same or near-duplicate normalised prompt."""
-    return len(records) - len(prompt_groups(records, near_threshold))
-
-
 def _eval_overlap(train_records: list[Record], eval_records: list[Record], near_threshold: float | None) -> int:
     """Training records whose normalised prompt equals (or near-duplicates) an eval record's."""
     eval_keys = {prompt_key(record) for record in eval_records}

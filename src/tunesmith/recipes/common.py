@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from tunesmith.config import Config, EncodeConfig
@@ -55,32 +54,3 @@ def build_collate(packing: bool, pad_id: int) -> Callable[[list[Any]], dict[str,
     from tunesmith.encode.pack import collate_packed, collate_padded
 
     return functools.partial(collate_packed if packing else collate_padded, pad_id=pad_id)
-
-
-def evaluate_side_by_side(base: dict | None, tuned: dict, path: Path, out: Any) -> dict[str, Any]:
-    """Write eval_report.json and print base | tuned | delta per metric."""
-    from tunesmith.evaluate.runner import compare, render_comparison, write_eval_report
-
-    report = compare(base, tuned)
-    write_eval_report(path, report)
-    out.print(render_comparison(report))
-    return report
-
-
-def evaluate_one(
-    model: Any, tokenizer: Any, records: list[Record], style: PromptStyle, cfg: Config, device: Any, dtype: Any
-) -> dict[str, Any]:
-    """One model's metrics on the test split (generation + label log-likelihood + loss).
-
-    The records are encoded with this model's own tokenizer: a tuned adapter may carry a fallback template.
-    """
-    from tunesmith.evaluate.runner import evaluate_model
-    from tunesmith.models.device import autocast_context
-
-    test_examples, _ = encode_split(records, tokenizer, style, cfg.encode)
-    collate = build_collate(False, tokenizer.pad_token_id)
-    size = cfg.eval.batch_size
-    batches = [collate(test_examples[i : i + size]) for i in range(0, len(test_examples), size)]
-    model.eval()
-    with autocast_context(device, dtype):
-        return evaluate_model(model, tokenizer, records, style, cfg.eval, device, eval_batches=batches)

@@ -152,9 +152,10 @@ def _resolve_allowed(allow: set[str], ids: list[str], records: list[Record]) -> 
     """Allow-list entries may be record ids or `file:line` origins (or a bare line number); return ids."""
     by_origin = {str(record.origin): rid for rid, record in zip(ids, records, strict=True)}
     by_line = {str(record.origin.line): rid for rid, record in zip(ids, records, strict=True)}
+    known = set(ids)
     resolved = set()
     for entry in allow:
-        rid = entry if entry in set(ids) else by_origin.get(entry) or by_line.get(entry)
+        rid = entry if entry in known else by_origin.get(entry) or by_line.get(entry)
         if rid:
             resolved.add(rid)
     return resolved
