@@ -38,6 +38,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     from tunesmith.models.export import save_adapter
     from tunesmith.track.run_dir import RunDir
     from tunesmith.train.loop import seed_everything, train
+    from tunesmith.train.strategy import make_strategy
 
     out = console()
     if evaluate_after:
@@ -91,7 +92,9 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
     model = place_for_training(model, cfg.adapter.method, device, autocast_dtype)
     train_items, val_items, collate = training_items(cfg, train_examples, val_examples, tokenizer.pad_token_id, out)
-    result = train(model, train_items, val_items, cfg.train, run, device, autocast_dtype, collate, seed=cfg.run.seed)
+    strategy = make_strategy(cfg.train.strategy, cfg)
+    result = train(model, train_items, val_items, cfg.train, run, device, autocast_dtype, collate,
+                   strategy=strategy, seed=cfg.run.seed)
     adapter_dir = save_adapter(model, run.path / "adapter", tokenizer)
     train_summary = summarise_training(result, run.path, out)
     run.write_json("train_report.json", train_summary)

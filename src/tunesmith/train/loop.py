@@ -223,14 +223,13 @@ def enable_gradient_checkpointing(model: nn.Module) -> None:
 def _prepare(
     model: nn.Module, train_data: Sequence[Any], val_data: Sequence[Any] | None, cfg: TrainConfig, run: RunDir,
     device: torch.device, autocast_dtype: torch.dtype | None, collate: Callable[[list[Any]], dict[str, Any]],
-    strategy_name: str, seed: int, trackers: list[Tracker],
+    strategy: Strategy, seed: int, trackers: list[Tracker],
 ) -> _Run:
     import torch
 
     if cfg.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     model.train()
-    strategy = make_strategy(strategy_name)
     source: BatchSource = EpochBatches(train_data, cfg.batch_size, collate, seed=seed)
     accum = max(1, cfg.grad_accum_steps)
     total = total_steps(source.num_batches(), accum, cfg.epochs, cfg.max_steps)
@@ -330,7 +329,7 @@ def train(
     device: torch.device,
     autocast_dtype: torch.dtype | None,
     collate: Callable[[list[Any]], dict[str, Any]],
-    strategy_name: str | None = None,
+    strategy: Strategy | str | None = None,
     seed: int = 0,
     trackers: list[Tracker] | None = None,
 ) -> TrainResult:
@@ -338,15 +337,17 @@ def train(
 
     `collate(list_of_items)` builds a batch dict (input_ids, labels with -100, position_ids[, attention_mask]).
     Resumes per `cfg.resume`; checkpoints every `cfg.save_every_steps` and at the end; logs every
-    `cfg.log_every_steps` to the trackers (default: the run folder's metrics.jsonl).
+    `cfg.log_every_steps` to the trackers (default: the run folder's metrics.jsonl). `strategy` is a ready
+    strategy (recipes build it with `make_strategy(name, cfg)`) or a registered name (default `cfg.strategy`).
     """
     from tunesmith.track.run_dir import RunDirTracker
 
     seed_everything(seed)
     with deterministic_algorithms(device):
         sinks: list[Tracker] = trackers if trackers is not None else [RunDirTracker(run)]
-        r = _prepare(model, train_data, val_data, cfg, run, device, autocast_dtype, collate,
-                     strategy_name or cfg.strategy, seed, sinks)
+        if not isinstance(strategy, Strategy):
+            strategy = make_strategy(strategy or cfg.strategy)
+        r = _prepare(model, train_data, val_data, cfg, run, device, autocast_dtype, collate, strategy, seed, sinks)
         resumed_from = _resume(r)
         return _run_steps(r, resumed_from)
 

@@ -26,8 +26,9 @@ How the planned strategies fit without copying the loop:
 `state_dict()` must return JSON-able values or tensors (nested dicts / lists are fine): the checkpoint stores
 tensors in safetensors and the rest as JSON, never pickle.
 
-Register a strategy with `@STRATEGIES.register("name")` on a zero-argument factory (usually the class); the loop
-creates one with `make_strategy(name)`.
+Register a strategy with `@STRATEGIES.register("name")` on a factory (usually the class) that takes the run's whole
+`Config` (or None, for defaults), so a strategy reads its own block (`privacy:`, `adversarial:`, ...); recipes create
+one with `make_strategy(name, cfg)` and pass it to `train(..., strategy=...)`.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Strategy(Protocol):
         ...
 
 
-STRATEGIES: Registry[Callable[[], Strategy]] = Registry("training strategy")
+STRATEGIES: Registry[Callable[[Any], Strategy]] = Registry("training strategy")
 
 
 @STRATEGIES.register("plain")
@@ -89,7 +90,7 @@ class PlainStrategy:
     name = "plain"
     handles_clipping = False
 
-    def __init__(self, chunk_tokens: int = 1024) -> None:
+    def __init__(self, config: Any = None, chunk_tokens: int = 1024) -> None:
         self.chunk_tokens = chunk_tokens
 
     def setup(
@@ -115,6 +116,7 @@ class PlainStrategy:
         return {}
 
 
-def make_strategy(name: str) -> Strategy:
-    """A new strategy instance by registered name (unknown names fail with the known ones listed)."""
-    return STRATEGIES.get(name)()
+def make_strategy(name: str, config: Any = None) -> Strategy:
+    """A new strategy instance by registered name, configured from the run's `Config` (None: the strategy's
+    defaults). Unknown names fail with the known ones listed."""
+    return STRATEGIES.get(name)(config)
