@@ -29,7 +29,9 @@ RANK = {
 # augmentation reuses vetting (record ids, the vetting runner on augmented data); the robustness evaluation reuses
 # the augmentation operators (`augment.ops`) as test-time perturbations
 # the CLI's `serve` and `monitor` verbs call into the serving package (both are top-layer entry points)
-SIBLINGS_ALLOWED = {("evaluate", "train"), ("augment", "vet"), ("evaluate", "augment"), ("cli", "serve")}
+# the CLI's `ui` verb starts the web app; the UI's chat playground decodes with the serving engine
+SIBLINGS_ALLOWED = {("evaluate", "train"), ("augment", "vet"), ("evaluate", "augment"), ("cli", "serve"),
+                    ("cli", "web"), ("web", "serve")}
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tunesmith.cli import (
+    audit_commands,
+    federated_commands,
+    launch_commands,
+    pipeline_commands,
+    search_commands,
+    ui_commands,
+)
 from tunesmith.config import load_config
 from tunesmith.config.template import field_help, render_template
 from tunesmith.core.errors import TunesmithError
@@ -20,7 +28,9 @@ def fields_epilog() -> str:
 def dispatch(args: argparse.Namespace, overrides: list[str]) -> int:
     handlers = {"init": init, "train": train, "eval": evaluate, "chat": chat, "export": export, "data": data,
                 "vet": vet, "report": report, "compare": compare, "augment": augment, "serve": serve,
-                "monitor": monitor, "runs": runs, "rerun": rerun}
+                "monitor": monitor, "runs": runs, "rerun": rerun, "run": pipeline_commands.run,
+                "search": search_commands.search, "ui": ui_commands.ui, "federated": federated_commands.federated,
+                "audit": audit_commands.audit}
     return handlers[args.verb](args, overrides)
 
 
@@ -42,6 +52,8 @@ def train(args: argparse.Namespace, overrides: list[str]) -> int:
         cfg = load_config(args.config or run_dir / "config.yaml", overrides + resume)
     else:
         cfg = load_config(args.config, overrides)  # config errors surface before heavy imports
+    if launch_commands.needs_launch(cfg.launch):  # --launch.num_processes=N: rerun this command on N processes
+        return launch_commands.relaunch_train(args, overrides, cfg)
     from tunesmith.recipes.finetune import finetune
 
     result = finetune(cfg, evaluate_after=not args.no_eval)
@@ -184,6 +196,8 @@ def rerun(args: argparse.Namespace, overrides: list[str]) -> int:
     if not is_run_folder(original):
         raise TunesmithError(f"{original} is not a run folder (no manifest.json); pass runs/<id>")
     cfg = rerun_config(original, overrides)
+    if (original / "stages").is_dir():  # made by `tunesmith run`: redo it with the same stages
+        return report_rerun(original, pipeline_commands.rerun_pipeline(cfg, original))
     from tunesmith.recipes.finetune import finetune
 
     result = finetune(cfg, evaluate_after=not args.no_eval)

@@ -14,8 +14,12 @@
     tunesmith runs show <id>
     tunesmith runs sync <id> --to mlflow          # mirror a run folder into MLflow / W&B / TensorBoard
     tunesmith rerun runs/<id>                     # redo a run from its config.yaml, compare the final metrics
+    tunesmith run run.yaml [--force STAGE]        # every stage; the ones whose inputs did not change are skipped
+    tunesmith search run.yaml                     # hyperparameter search; best_config.yaml; resumable
     tunesmith serve runs/<id> --port 8000           # OpenAI-compatible API + monitors
     tunesmith monitor runs/<id>                     # summary of the serving alerts
+    tunesmith federated sim run.yaml              # federated fine-tuning (Flower), clients simulated here
+    tunesmith ui [--workspace DIR] [--mlflow]       # web UI on http://127.0.0.1:7860
 
 Bad input exits with code 2 and a message naming what to fix; `--debug` shows the traceback too.
 Heavy modules (torch, transformers) are imported by the verbs that need them, so `--help` answers at once.
@@ -27,6 +31,11 @@ import argparse
 import sys
 
 from tunesmith.cli import commands
+from tunesmith.cli.audit_commands import add_audit_verb
+from tunesmith.cli.federated_commands import add_federated_verb
+from tunesmith.cli.pipeline_commands import add_run_verb
+from tunesmith.cli.search_commands import add_search_verb
+from tunesmith.cli.ui_commands import add_ui_parser
 from tunesmith.core.errors import TunesmithError
 
 
@@ -107,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--last", type=int, default=5, help="latest alerts to show")
 
     add_runs_verbs(verbs)
+    add_run_verb(verbs)
+    add_search_verb(verbs)
+    add_ui_parser(verbs)
+    add_federated_verb(verbs)
+    add_audit_verb(verbs)
 
     data = verbs.add_parser("data", help="data tools")
     data_verbs = data.add_subparsers(dest="data_verb", metavar="TOOL")

@@ -40,6 +40,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Build and validate a `Config` from a plain dict (as `config_to_dict` or a config.yaml gives it)."""
+    problems: list[Problem] = []
+    cfg = _build(Config, raw, "", problems)
+    problems.extend(validate_config(cfg))
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
 def _read_yaml(path: Path, problems: list[Problem]) -> dict[str, Any]:
     if not path.is_file():
         problems.append(Problem(str(path), None, "config file not found", "run `tunesmith init run.yaml`"))
@@ -119,6 +129,13 @@ def _coerce(value: Any, tp: Any) -> Any:
         return _MISSING
     if origin is Literal:
         return value if value in args else _MISSING
+    if tp is Any:
+        return value
+    if origin is dict:  # a mapping with string keys (e.g. `search.space`)
+        if not isinstance(value, dict):
+            return _MISSING
+        entries = {str(k): _coerce(v, args[1]) for k, v in value.items()}
+        return _MISSING if any(v is _MISSING for v in entries.values()) else entries
     if origin is list:
         if not isinstance(value, list):
             value = [value] if isinstance(value, str) else value
@@ -161,6 +178,8 @@ def _describe(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin is list:
         return f"a list of {_describe(args[0])}"
+    if origin is dict:
+        return "a mapping"
     return {type(None): "null", bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(
         tp, str(tp)
     )

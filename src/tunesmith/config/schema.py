@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tunesmith.config.adversarial_schema import AdversarialConfig
+from tunesmith.config.audit_schema import AuditConfig
 from tunesmith.config.augment_schema import AugmentConfig
+from tunesmith.config.federated_schema import FederatedConfig
+from tunesmith.config.launch_schema import LaunchConfig
+from tunesmith.config.privacy_schema import PrivacyConfig
+from tunesmith.config.search_schema import SearchConfig
 from tunesmith.config.vet_schema import VetConfig
 
 BUNDLED_MODEL = "bundled:smollm2-135m-instruct"
@@ -110,7 +116,7 @@ class TrainConfig:
     """The optimisation loop."""
 
     strategy: str = "plain"
-    """Training strategy plugged into the loop (`plain`; later: `dp`, `federated`, `adversarial`)."""
+    """Training strategy plugged into the loop: `plain`, `dp` (DP-SGD, block `privacy:`), `adversarial`, `federated`."""
     learning_rate: float = 3e-4
     """Peak learning rate for AdamW."""
     weight_decay: float = 0.0
@@ -214,3 +220,9 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    federated: FederatedConfig = field(default_factory=FederatedConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)

@@ -38,6 +38,10 @@ def _render_block(cls: type, indent: str) -> list[str]:
         for doc_line in textwrap.wrap(docs.get(f.name, ""), 100):
             lines.append(f"{indent}# {doc_line}")
         default = getattr(cls(), f.name)
+        if isinstance(default, dict) and default:  # a mapping (e.g. `search.space`): one entry a line
+            block = yaml.safe_dump({f.name: default}, default_flow_style=None, sort_keys=False, width=1000)
+            lines.extend(f"{indent}{line}" for line in block.splitlines())
+            continue
         value = yaml.safe_dump({f.name: default}, default_flow_style=True, width=1000).strip()[1:-1]
         lines.append(f"{indent}{value}")
     return lines

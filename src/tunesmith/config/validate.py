@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from tunesmith.config.adversarial_schema import adversarial_problems
+from tunesmith.config.audit_schema import audit_problems
 from tunesmith.config.augment_schema import augment_problems
+from tunesmith.config.federated_schema import federated_problems
+from tunesmith.config.launch_schema import launch_problems
+from tunesmith.config.privacy_schema import privacy_problems
 from tunesmith.config.schema import Config
+from tunesmith.config.search_schema import search_problems
 from tunesmith.core.errors import Problem
 
 
@@ -55,4 +61,10 @@ def validate_config(cfg: Config) -> list[Problem]:
     threads = cfg.model.num_threads
     need(threads is None or threads > 0, "model.num_threads", threads, "a positive integer or null")
     problems.extend(augment_problems(cfg.augment))
+    problems.extend(privacy_problems(cfg.privacy, cfg.train))  # may switch train.strategy to 'dp'
+    problems.extend(audit_problems(cfg.audit))
+    problems.extend(launch_problems(cfg.launch))
+    problems.extend(adversarial_problems(cfg.adversarial))
+    problems.extend(federated_problems(cfg.federated))
+    problems.extend(search_problems(cfg.search, Config))
     return problems

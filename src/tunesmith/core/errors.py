@@ -72,3 +72,19 @@ class EvaluationError(TunesmithError, ValueError):
 
     Also a ValueError, so callers that guarded the evaluation's input checks with ValueError keep working.
     """
+
+
+class UnsafeFileError(TunesmithError):
+    """A file was refused because using it could run code or write outside its folder."""
+
+
+class PickleFileError(UnsafeFileError, ModelLoadError, CheckpointError):
+    """A pickle (.bin, .pt, .pth, .ckpt, .pkl) where tunesmith expects safetensors: refused, never unpickled.
+
+    Also a ModelLoadError and a CheckpointError, so callers that handle a failed model or checkpoint load
+    handle this too.
+    """
+
+
+class UnsafeArchiveError(UnsafeFileError):
+    """An archive holds a member with an absolute or `../` path, a link or a device: nothing is extracted."""

@@ -10,7 +10,7 @@
     python -m tunesmith.data.bundled --sdist "$TUNESMITH_CACHE/downloads/bigbench-1.0.0.tar.gz" [--dataset NAME]
 
 Only the needed `task.json` members are read from the 358 MB archive (streamed, nothing extracted to disk), each
-after checking it is a regular file with a safe relative path.
+after `core/safe_archive.check_tar_member` finds it a regular file with a safe relative path.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tunesmith.config.schema import BUNDLED_DATA
-from tunesmith.core.errors import TunesmithError
+from tunesmith.core.errors import TunesmithError, UnsafeArchiveError
 from tunesmith.core.paths import tunesmith_cache_dir
 from tunesmith.core.registry import Registry
+from tunesmith.core.safe_archive import check_tar_member
 
 BUNDLED_PREFIX = "bundled:"
 SDIST_NAME = "bigbench-1.0.0.tar.gz"
@@ -121,12 +122,6 @@ def _write_rows(rows: list[dict[str, str]], out_jsonl: Path) -> int:
     return len(rows)
 
 
-def is_safe_member(member: tarfile.TarInfo) -> bool:
-    """A regular file whose path is relative and never climbs out of the extraction folder."""
-    path = PurePosixPath(member.name.replace("\\", "/"))
-    return member.isfile() and not path.is_absolute() and ".." not in path.parts and ":" not in path.parts[0]
-
-
 def _matching_suffix(name: str, wanted: Sequence[MemberSuffix]) -> MemberSuffix | None:
     parts = PurePosixPath(name.replace("\\", "/")).parts
     # Any leading folders match (normally just "bigbench-1.0.0"), so a crafted "../" path is seen and refused.
@@ -145,11 +140,10 @@ def read_task_members(sdist: Path, wanted: Sequence[MemberSuffix]) -> dict[Membe
                 suffix = _matching_suffix(member.name, wanted)
                 if suffix is None or suffix in found:
                     continue
-                if not is_safe_member(member):
-                    raise TunesmithError(
-                        f"{sdist}: refusing archive member {member.name!r} (not a regular file with a safe "
-                        "relative path).\n  fix: delete the file and download it again with `make data`"
-                    )
+                check_tar_member(member, sdist, fix="delete the file and download it again with `make data`")
+                if not member.isfile():
+                    raise UnsafeArchiveError(f"{sdist}: refusing archive member {member.name!r} (a folder where "
+                                             "a file is expected).\n  fix: download it again with `make data`")
                 handle = archive.extractfile(member)
                 if handle is not None:
                     found[suffix] = handle.read()

@@ -112,9 +112,12 @@ def render_html(bundle: Mapping[str, Any]) -> str:
         fairness_section(report.get("fairness"), report.get("counterfactual")),
         review_section(bundle.get("review") or {}, report),
         data_section(bundle),
+        # sections other packages render from their own files: (anchor, title, body html), e.g. privacy
+        *(section(anchor, title, body) for anchor, title, body in bundle.get("extra_sections") or ()),
         manifest_section(bundle),
     ]
-    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS)
+    extra = [(anchor, title) for anchor, title, _ in bundle.get("extra_sections") or ()]
+    nav = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in (*SECTIONS[:-1], *extra, SECTIONS[-1]))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
@@ -337,7 +340,7 @@ def data_section(bundle: Mapping[str, Any]) -> str:
     else:
         body += '<p class="muted">No vetting report in this run (vet/vet_report.json).</p>'
     privacy = bundle.get("privacy")
-    if privacy:
+    if privacy and "noise_multiplier" not in (privacy[1] or {}):  # a DP-SGD report has its own section
         path, content = privacy
         body += f'<h3>Privacy</h3><p><a href="{esc(path)}">{esc(path)}</a></p>' + _flat_table(content)
     data = bundle.get("data_report")

@@ -6,8 +6,8 @@
 What a run folder may hold, and where it shows: `eval_report.json` (every evaluation section),
 `predictions.jsonl` (per-example answers, used to pair two runs), `metrics.jsonl` (loss curves, read afresh),
 `review.jsonl` + `review_marks.json` (the review table and the user's marks), `vet/vet_report.json` (vetting),
-`privacy_report.json` or `privacy/privacy_report.json` (privacy audit), `data_report.json`, `manifest.json`,
-`config.yaml`.
+`privacy_report.json` or `privacy/privacy_report.json` (DP guarantee), `audit_report.json` (leakage audit),
+`data_report.json`, `manifest.json`, `config.yaml`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from tunesmith.core.errors import EvaluationError
 from tunesmith.evaluate.generalisation import loss_curves, overfitting, split_gaps
 from tunesmith.evaluate.metrics import METRICS, higher_is_better
 from tunesmith.evaluate.predict import Predictions
+from tunesmith.evaluate.privacy.report_section import audit_section
+from tunesmith.evaluate.privacy_section import dp_privacy_section
 from tunesmith.evaluate.report_html import render_html
 from tunesmith.evaluate.review import apply_marks, read_marks, read_review
 
@@ -81,6 +83,7 @@ def load_bundle(run_path: str | Path) -> dict[str, Any]:
         "privacy": privacy,
         "review": apply_marks(read_review(run_path) or report.get("review") or [], read_marks(run_path)),
         "config_text": config.read_text(encoding="utf-8") if config.is_file() else None,
+        "extra_sections": [s for s in (dp_privacy_section(run_path), audit_section(run_path)) if s is not None],
     }
 
 

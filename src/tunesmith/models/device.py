@@ -97,6 +97,19 @@ def _cuda_device(name: str) -> torch.device:
     return device
 
 
+def attention_implementation(device: torch.device) -> str:
+    """The attention kernels transformers should use on `device`.
+
+    `flash_attention_2` on CUDA when the flash-attn package is installed: its varlen kernel takes the example
+    borders of packed rows from position_ids, so no mask is built at all. Otherwise `sdpa` (PyTorch's fused
+    attention, which picks its flash / memory-efficient kernels on GPUs); for packed rows transformers builds
+    the block-diagonal mask from the position_ids (see encode/pack.py).
+    """
+    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
 def resolve_precision(device: torch.device, precision: Precision = "auto") -> torch.dtype | None:
     """The autocast dtype for `precision` on `device`; None means plain fp32 (no autocast).
 

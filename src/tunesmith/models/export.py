@@ -16,7 +16,7 @@ from typing import Any
 
 from tunesmith.config.schema import ModelConfig
 from tunesmith.core.errors import ModelLoadError, TunesmithError
-from tunesmith.models.load import load_model_and_tokenizer
+from tunesmith.models.load import check_adapter_folder, load_model_and_tokenizer
 
 PROBE_TEXT = "Hello! Which intent is this: play some jazz music from the seventies."
 
@@ -59,6 +59,7 @@ def load_tuned(base_cfg: ModelConfig, adapter_dir: str | Path) -> Any:
 
     adapter_dir = Path(adapter_dir)
     if (adapter_dir / "adapter_config.json").is_file():
+        check_adapter_folder(adapter_dir)  # before peft, which would torch.load an adapter_model.bin
         base, _ = load_model_and_tokenizer(base_cfg)
         return PeftModel.from_pretrained(base, str(adapter_dir)).eval()
     if (adapter_dir / "config.json").is_file():  # full fine-tune: the folder is a whole model

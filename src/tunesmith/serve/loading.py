@@ -52,10 +52,12 @@ def _default_name(folder: Path) -> str:
 
 def build_engine(base_cfg: ModelConfig, adapters: list[tuple[str, Path]], device: str = "cpu") -> Engine:
     from tunesmith.models.export import load_tuned
-    from tunesmith.models.load import load_model_and_tokenizer
+    from tunesmith.models.load import check_adapter_folder, load_model_and_tokenizer
 
-    base, tokenizer = load_model_and_tokenizer(base_cfg)
     peft_dirs = [(n, p) for n, p in adapters if (p / "adapter_config.json").is_file()]
+    for _, folder in peft_dirs:  # all of them before any is read: peft would torch.load an adapter_model.bin
+        check_adapter_folder(folder)
+    base, tokenizer = load_model_and_tokenizer(base_cfg)
     whole = [(n, p) for n, p in adapters if (n, p) not in peft_dirs]
     shared = _with_adapters(base, peft_dirs).to(device).eval()
     models = [ServedModel(BASE_NAME, shared, tokenizer, None, _context(base))]

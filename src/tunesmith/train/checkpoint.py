@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.core.durable import fsync_path
 from tunesmith.core.errors import CheckpointError
+from tunesmith.core.safe_files import refuse_pickles_in, require_safetensors
 from tunesmith.models.adapters import load_trainable_state_dict, trainable_state_dict
 
 if TYPE_CHECKING:
@@ -282,6 +283,16 @@ def save_checkpoint(
     return final
 
 
+def check_checkpoint_files(path: Path) -> None:
+    """Refuse a checkpoint folder holding any pickle, or whose tensor files are not safetensors (checked by
+    content, so a pickle renamed `.safetensors` is caught): nothing in it is read before this passes."""
+    refuse_pickles_in(path, "a tunesmith checkpoint")
+    for name in (WEIGHTS_FILE, STATE_TENSORS_FILE):
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path} has no {name}: it is not a tunesmith checkpoint; pick another one")
+        require_safetensors(path / name, "checkpoint tensors")
+
+
 def read_checkpoint_state(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(state.json contents, its tensors) of a complete checkpoint folder."""
     from safetensors.torch import load_file
@@ -289,6 +300,7 @@ def read_checkpoint_state(path: str | Path) -> tuple[dict[str, Any], dict[str, A
     path = Path(path)
     if not (path / MARKER).is_file():
         raise CheckpointError(f"{path} is not a complete checkpoint (no {MARKER} marker): pick another one")
+    check_checkpoint_files(path)
     with open(path / STATE_JSON_FILE, encoding="utf-8") as f:
         state = json.load(f)
     return state, load_file(str(path / STATE_TENSORS_FILE))

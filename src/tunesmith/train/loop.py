@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunesmith.core.errors import CheckpointError
 from tunesmith.encode.pack import count_target_tokens, count_tokens
+from tunesmith.train import distributed
 from tunesmith.train.batches import BatchSource, EpochBatches
 from tunesmith.train.checkpoint import latest_complete_checkpoint, load_checkpoint, save_checkpoint
 from tunesmith.train.loss import causal_lm_loss
@@ -142,43 +143,52 @@ def accumulate_gradients(
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
     scaler: Any = None,
+    divisor: float | None = None,
 ) -> tuple[float, int, int]:
     """Backward over the micro-batches of one optimizer step: (loss sum, target tokens, input tokens).
 
     Each micro-batch's summed loss is divided by the target tokens of *all* of them, so the gradient equals
     that of one batch holding every micro-batch (a per-micro-batch mean would over-weight short answers).
+    `divisor` replaces that count (a data-parallel rank passes the global step's count, see train.distributed).
     """
     n_step = sum(count_target_tokens(b) for b in batches)
+    divide_by = divisor if divisor is not None else max(n_step, 1)
     loss_sum, n_inputs = 0.0, 0
-    for batch in batches:
+    for i, batch in enumerate(batches):
         n_inputs += count_tokens(batch)  # before the move: a moved batch is a plain dict without the pad count
         batch = _to_device(batch, device)
         with _autocast(device, autocast_dtype):
             loss, _ = strategy.compute_loss(model, batch)
-        scaled = loss / max(n_step, 1)
-        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        scaled = loss / divide_by
+        distributed.current().backward(scaler.scale(scaled) if scaler is not None else scaled, i == len(batches) - 1)
         loss_sum += float(loss.detach())
     return loss_sum, n_step, n_inputs
 
 
 def _optimizer_step(r: _Run, step: int) -> tuple[float, int, int]:
     """One optimizer step (all its micro-batches); returns (loss sum, target tokens, input tokens)."""
-    import torch
-
     accum = max(1, r.cfg.grad_accum_steps)
     epoch, first = divmod(step, r.per_epoch)
     lo = first * accum
     hi = min(lo + accum, r.batches.num_batches())
-    micro = [r.batches.batch(epoch, i) for i in range(lo, hi)]
-    loss_sum, n_targets, n_inputs = accumulate_gradients(
-        r.train_model, r.strategy, micro, r.device, r.autocast_dtype, r.scaler
-    )
+    dp = distributed.current()  # one process: this rank takes every micro-batch and the calls below are no-ops
+    dp.seed_step(r.meta["seed"], step)
+    micro = dp.local_batches(r.batches, epoch, lo, hi)
+    own_backward = getattr(r.strategy, "accumulate_gradients", None)  # DP-SGD forms per-example clipped gradients
+    if own_backward is not None:
+        loss_sum, n_targets, n_inputs = own_backward(r.train_model, micro, r.device, r.autocast_dtype)
+    else:
+        divisor = dp.loss_divisor(sum(count_target_tokens(b) for b in micro))
+        loss_sum, n_targets, n_inputs = accumulate_gradients(
+            r.train_model, r.strategy, micro, r.device, r.autocast_dtype, r.scaler, divisor
+        )
+    loss_sum, n_targets, n_inputs = dp.sync(r.train_model, loss_sum, n_targets, n_inputs)
     r.strategy.after_backward(r.train_model)
     if r.scaler is not None:
         r.scaler.unscale_(r.optimizer)
     if r.cfg.max_grad_norm is not None and not r.strategy.handles_clipping:
         params = [p for group in r.optimizer.param_groups for p in group["params"]]
-        torch.nn.utils.clip_grad_norm_(params, r.cfg.max_grad_norm)
+        dp.clip_grad_norm(r.train_model, params, r.cfg.max_grad_norm)
     if r.scaler is not None:
         r.scaler.step(r.optimizer)
         r.scaler.update()
@@ -235,6 +245,7 @@ def _prepare(
     total = total_steps(source.num_batches(), accum, cfg.epochs, cfg.max_steps)
     optimizer: torch.optim.Optimizer = build_optimizer(model, cfg.learning_rate, cfg.weight_decay)
     train_model, optimizer, source = strategy.setup(model, optimizer, source)
+    train_model, optimizer = distributed.current().prepare(train_model, optimizer)  # FSDP / DeepSpeed wrap here
     scheduler = build_scheduler(optimizer, cfg.schedule, warmup_steps_for(cfg, total), total)
     fp16_cuda = autocast_dtype == torch.float16 and device.type == "cuda"
     val = EpochBatches(val_data, cfg.batch_size, collate, shuffle=False) if val_data else None
@@ -250,7 +261,8 @@ def _prepare(
 
 def _resume(r: _Run) -> int | None:
     """Load the newest checkpoint per `cfg.resume`; returns the step resumed from, or None for a fresh start."""
-    latest = latest_complete_checkpoint(r.run.path) if r.cfg.resume != "never" else None
+    resumable = r.cfg.resume != "never" and distributed.current().can_checkpoint  # not with sharded state
+    latest = latest_complete_checkpoint(r.run.path) if resumable else None
     if latest is None:
         if r.cfg.resume == "must":
             raise CheckpointError(
@@ -270,11 +282,22 @@ def _resume(r: _Run) -> int | None:
     r.metrics = list(state.metrics)
     r.elapsed_before = float(state.extra.get("elapsed_s", 0.0))
     r.cumulative_targets = int(state.extra.get("target_tokens", 0))
-    r.run.reset_metrics(r.metrics)  # drop lines logged after this checkpoint by the interrupted process
+    if distributed.current().is_main:
+        r.run.reset_metrics(r.metrics)  # drop lines logged after this checkpoint by the interrupted process
     return state.step
 
 
-def _save(r: _Run, step: int, started: float) -> Path:
+def _save(r: _Run, step: int, started: float) -> Path | None:
+    """Rank 0 writes the checkpoint (the replicas hold the same state); the other ranks wait for it."""
+    dp = distributed.current()
+    if not dp.can_checkpoint:
+        return None
+    path = _write_checkpoint(r, step, started) if dp.is_main else None
+    dp.barrier()
+    return path
+
+
+def _write_checkpoint(r: _Run, step: int, started: float) -> Path:
     extra: dict[str, Any] = {"elapsed_s": r.elapsed_before + time.perf_counter() - started,
                              "target_tokens": r.cumulative_targets}
     if r.scaler is not None:
@@ -332,6 +355,7 @@ def train(
     strategy: Strategy | str | None = None,
     seed: int = 0,
     trackers: list[Tracker] | None = None,
+    on_validation: Callable[[int, float | None], None] | None = None,
 ) -> TrainResult:
     """Train `model`'s trainable parameters on `train_data` (a list of packed rows or examples).
 
@@ -339,20 +363,26 @@ def train(
     Resumes per `cfg.resume`; checkpoints every `cfg.save_every_steps` and at the end; logs every
     `cfg.log_every_steps` to the trackers (default: the run folder's metrics.jsonl). `strategy` is a ready
     strategy (recipes build it with `make_strategy(name, cfg)`) or a registered name (default `cfg.strategy`).
+    `on_validation(step, val_loss)` is called after each validation pass (a search uses it to prune a trial;
+    an exception it raises stops training there).
     """
     from tunesmith.track.run_dir import RunDirTracker
 
     seed_everything(seed)
     with deterministic_algorithms(device):
-        sinks: list[Tracker] = trackers if trackers is not None else [RunDirTracker(run)]
+        main = distributed.current().is_main  # with several processes only rank 0 logs
+        sinks: list[Tracker] = trackers if trackers is not None else ([RunDirTracker(run)] if main else [])
         if not isinstance(strategy, Strategy):
             strategy = make_strategy(strategy or cfg.strategy)
         r = _prepare(model, train_data, val_data, cfg, run, device, autocast_dtype, collate, strategy, seed, sinks)
         resumed_from = _resume(r)
-        return _run_steps(r, resumed_from)
+        distributed.current().require_same(resumed_from, "the step to resume from")  # no-op in one process
+        return _run_steps(r, resumed_from, on_validation)
 
 
-def _run_steps(r: _Run, resumed_from: int | None) -> TrainResult:
+def _run_steps(
+    r: _Run, resumed_from: int | None, on_validation: Callable[[int, float | None], None] | None = None
+) -> TrainResult:
     started = time.perf_counter()
     first = resumed_from or 0
     window, last_loss, last_ckpt, tokens_done, val_loss = _Window(), None, None, 0, None
@@ -377,6 +407,8 @@ def _run_steps(r: _Run, resumed_from: int | None) -> TrainResult:
                     r.cfg.eval_every_steps and done % r.cfg.eval_every_steps == 0)):
                 val_loss = evaluate_loss(r.model, r.val_batches, r.device, r.autocast_dtype)
                 _log(r, {"step": done, "val_loss": val_loss})
+                if on_validation is not None:
+                    on_validation(done, val_loss)
             if done % max(1, r.cfg.save_every_steps) == 0 or done == r.total:
                 last_ckpt = _save(r, done, started)
             progress.update(task, completed=done)

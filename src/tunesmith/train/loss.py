@@ -62,6 +62,8 @@ def causal_lm_loss(
     `reduction="mean"` equals the Hugging Face loss (mean over target tokens); `"sum"` is what gradient
     accumulation needs (the loop divides by the target tokens of the whole optimizer step). A batch with no
     target token gives a zero loss that still backpropagates.
+    A batch may carry `inputs_embeds` (B, T, H); the forward then uses them instead of `input_ids` (the ids
+    still give the shape and the labels).
     """
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
@@ -81,8 +83,11 @@ def _chunked_loss_sum(
     import torch
     from torch.utils.checkpoint import checkpoint
 
+    # adversarial training passes perturbed `inputs_embeds` (B, T, H) in place of the ids
+    key = "inputs_embeds" if "inputs_embeds" in batch else "input_ids"
+    tokens = {key: batch[key]}
     hidden = body(
-        input_ids=batch["input_ids"],
+        **tokens,
         attention_mask=batch.get("attention_mask"),
         position_ids=batch.get("position_ids"),
         use_cache=False,
@@ -114,7 +119,8 @@ def _head_ce_sum(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -
 
 def _fallback_loss_sum(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
     n_targets = count_target_tokens(batch)
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    skip = {"labels", "input_ids"} if "inputs_embeds" in batch else {"labels"}
+    inputs = {k: v for k, v in batch.items() if k not in skip}
     out = model(**inputs, labels=batch["labels"], use_cache=False)
     if n_targets == 0:
         return out.logits.sum() * 0.0, 0  # HF returns nan for an empty mean

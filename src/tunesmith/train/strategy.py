@@ -15,9 +15,10 @@ A strategy is an object with the hooks below; the loop calls them in this order:
 
 How the planned strategies fit without copying the loop:
 
-- DP-SGD (opacus): `setup` calls `PrivacyEngine.make_private(...)`, returning the wrapped model, the DP optimizer
-  and a Poisson-sampled batch source; `handles_clipping = True` (per-sample clipping lives in the DP optimizer);
-  `state_dict` holds the accountant's history; `metrics` reports epsilon.
+- DP-SGD (`train.dp`): `setup` swaps in a Poisson-sampled batch source; the optional hook
+  `accumulate_gradients(model, micro_batches, device, autocast_dtype) -> (loss sum, target tokens, tokens)`
+  replaces the loop's backward pass (per-example gradients, clipped and summed); `after_backward` adds the noise;
+  `handles_clipping = True`; `state_dict` holds the accountant's history; `metrics` reports epsilon.
 - Federated client (FedAvg/FedProx): `setup` loads the global adapter tensors; `compute_loss` may add the
   proximal term; the client's `fit` runs the loop for its local steps and returns the adapter tensors.
 - Adversarial training: `compute_loss` perturbs input embeddings (FGSM/PGD in embedding space) and returns the
@@ -116,7 +117,15 @@ class PlainStrategy:
         return {}
 
 
+BUILTIN_STRATEGY_MODULES = ("tunesmith.train.adversarial", "tunesmith.train.dp", "tunesmith.train.federated.proximal")
+"""Modules that register the built-in strategies besides `plain`; imported on first lookup, not at import time."""
+
+
 def make_strategy(name: str, config: Any = None) -> Strategy:
     """A new strategy instance by registered name, configured from the run's `Config` (None: the strategy's
     defaults). Unknown names fail with the known ones listed."""
+    import importlib
+
+    for module in BUILTIN_STRATEGY_MODULES:
+        importlib.import_module(module)
     return STRATEGIES.get(name)(config)
