@@ -1,7 +1,7 @@
 """Leakage audit of plain vs DP-SGD training on the same data: canary exposure, membership inference, empirical
 epsilon against the claimed one, and a noiseless run presented with a noisy run's claim (must FAIL).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/privacy_audit.py                 # tiny model, ~5 min on one core
+    OMP_NUM_THREADS=1 .venv/bin/python bench/privacy_audit.py                 # tiny model, about 4 min on one core
     OMP_NUM_THREADS=1 .venv/bin/python bench/privacy_audit.py --quick         # 10 epochs instead of 30
     .venv/bin/python bench/privacy_audit.py --model bundled --epochs 3        # SmolLM2-135M (slow on a CPU)
 

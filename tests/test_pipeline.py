@@ -201,3 +201,18 @@ def test_the_search_stage_trains_with_the_best_config(tmp_path: Path, tiny_model
     assert best.train.learning_rate != 3e-3  # not the run config's own rate: training used the search's best
     assert main(argv) == 0
     assert "ran nothing" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_the_audit_stage_plants_canaries_before_training_and_audits_after(tmp_path: Path,
+                                                                          tiny_model_dir: Path) -> None:
+    audit = ("--audit.enabled=true", "--audit.members=4", "--audit.non_members=4", "--audit.reference_canaries=4",
+             "--audit.canary_repetitions=[1]", "--audit.canaries_per_repetition=2", "--audit.exposure_samples=100")
+    first = pipeline(tmp_path, tiny_model_dir, *audit)
+    assert ran(first) == ["inspect", "split", "vet", "train", "evaluate", "audit", "export"]
+    run = first.run_dir
+    plan = json.loads((run / "audit" / "plan.json").read_text())  # written by the train stage, before training
+    assert len(plan["canaries"]) == 2 + 4
+    assert "membership" in json.loads((run / "audit_report.json").read_text())
+    again = pipeline(tmp_path, tiny_model_dir, *audit)
+    assert again.records["audit"]["reason"] == "up to date"

@@ -169,3 +169,12 @@ def test_report_html_shows_the_audit(audited_run: Path) -> None:
     report = json.loads((audited_run / "audit_report.json").read_text())
     assert f"{report['canaries']['by_repetitions']['16']['mean_exposure']:.2f}" in page
     assert "NO_CLAIM" in page
+
+
+def test_audit_verb_exits_2_with_the_fix_for_a_run_without_the_stage(tmp_path: Path, capsys) -> None:
+    from tunesmith.cli.main import main
+
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "config.yaml").write_text("run: {}\n")
+    assert main(["audit", str(tmp_path)]) == 2
+    assert "--audit.enabled=true" in capsys.readouterr().err

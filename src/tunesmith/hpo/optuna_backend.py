@@ -173,7 +173,10 @@ def run_optuna_search(cfg: Config, search_dir: Path, space: Space, out: Any) -> 
         out.print(f"trial {trial.number}: {trial.state.name} {cfg.search.metric}={value}")
 
     # a failing trial (a diverged or invalid combination) is recorded as FAIL and the search goes on
-    study.optimize(objective, n_trials=trials, timeout=seconds, catch=(Exception,), callbacks=[account])
+    try:
+        study.optimize(objective, n_trials=trials, timeout=seconds, catch=(Exception,), callbacks=[account])
+    finally:  # the time after the last trial's callback counts too: Optuna checked its deadline after it
+        study.set_user_attr("elapsed_s", elapsed_before + time.monotonic() - started)
     return study
 
 

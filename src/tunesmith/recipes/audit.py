@@ -147,6 +147,10 @@ def canary_exposure(cfg: Config, plan: dict[str, Any], canaries: list[Canary], m
     from tunesmith.evaluate.privacy.scoring import shared_prefix_logprobs
 
     audit = cfg.audit
+    if not canaries:
+        return {"by_repetitions": {}, "canaries": [], "method": audit.exposure_method, "samples": 0,
+                "max_exposure_bits": plan["digits"] * math.log2(10), "sample_resolution_bits": 0.0,
+                "template": plan["template"], "prompt": plan["prompt"], "record_kind": plan["kind"]}, []
     candidates = sample_candidates(audit.exposure_samples, plan["digits"], plan["seed"])
     secrets = [c.secret for c in canaries] + candidates
     records = [canary_record(plan["template"].replace("{secret}", s), plan["prompt"], plan["kind"], i + 1)
