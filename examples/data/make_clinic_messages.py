@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import date
 from pathlib import Path
 
 from faker import Faker
@@ -39,6 +40,7 @@ TEMPLATES = {
         "Sharp pain in my lower back since {day}, hard to sleep. This is {name}.",
     ],
 }
+BORN_FROM, BORN_TO = date(1935, 1, 1), date(2006, 12, 31)
 DRUGS = ["amoxicillin", "metformin", "lisinopril", "atorvastatin", "omeprazole", "sertraline", "levothyroxine"]
 
 
@@ -52,7 +54,7 @@ def make_rows(seed: int = 7, per_template: int = 8) -> list[dict[str, str]]:
             for _ in range(per_template):
                 text = template.format(
                     name=fake.name(), doctor=fake.last_name(), phone=fake.phone_number(), email=fake.email(),
-                    dob=fake.date_of_birth(minimum_age=18, maximum_age=90).strftime("%d/%m/%Y"),
+                    dob=fake.date_between(BORN_FROM, BORN_TO).strftime("%d/%m/%Y"),  # fixed range: no "today"
                     day=fake.day_of_week(), drug=rng.choice(DRUGS),
                 )
                 rows.append({"text": text, "label": label})
