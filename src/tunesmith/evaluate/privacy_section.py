@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from tunesmith.evaluate.report_html import card, esc, fmt, table
+from tunesmith.evaluate.report_html import card, esc, fmt, read_section_report, table
 
 DP_REPORT = "privacy_report.json"
 
 
 def dp_privacy_section(run_path: Path) -> tuple[str, str, str] | None:
     """(anchor, title, body html) for a DP-SGD run; None when the run has no DP report."""
-    path = run_path / DP_REPORT
-    if not path.is_file():
-        return None
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(report, dict) or "noise_multiplier" not in report:
-        return None  # some other privacy file: the data section lists it
+    report = read_section_report(run_path / DP_REPORT, "noise_multiplier")
+    if report is None:
+        return None  # absent, or some other privacy file: the data section lists it
     return "privacy", "Differential privacy", render_dp_report(report)
 
 

@@ -9,8 +9,10 @@ same bundle renders to the same bytes.
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from tunesmith.evaluate import plots
@@ -98,6 +100,18 @@ def section(anchor: str, title: str, body: str) -> str:
 
 def card(key: str, value: str) -> str:
     return f'<div class="card"><div class="k">{esc(key)}</div><div class="v">{value}</div></div>'
+
+
+def read_section_report(path: Path, required_key: str) -> dict[str, Any] | None:
+    """A run's JSON report for an optional report section: None when the file is absent, unreadable, or not the
+    expected kind (it lacks `required_key`), so a stray file never breaks the report."""
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return report if isinstance(report, dict) and required_key in report else None
 
 
 def render_html(bundle: Mapping[str, Any]) -> str:

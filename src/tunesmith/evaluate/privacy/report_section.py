@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from tunesmith.evaluate.report_html import card, esc, fmt, table
+from tunesmith.evaluate.report_html import card, esc, fmt, read_section_report, table
 
 AUDIT_REPORT = "audit_report.json"
 
 
 def audit_section(run_path: Path) -> tuple[str, str, str] | None:
     """(anchor, title, body html) for an audited run; None when the run has no audit report."""
-    path = Path(run_path) / AUDIT_REPORT
-    if not path.is_file():
-        return None
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(report, dict) or "canaries" not in report:
+    report = read_section_report(Path(run_path) / AUDIT_REPORT, "canaries")
+    if report is None:
         return None
     return "audit", "Leakage audit", render_audit_report(report)
 
