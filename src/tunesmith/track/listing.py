@@ -148,7 +148,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _fmt_duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -156,12 +156,12 @@ def _fmt_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _started(iso: str | None) -> str:
+def format_started(iso: str | None) -> str:
     """`2025-01-01T12:00:00+00:00` -> `2025-01-01 12:00` (UTC; the run id carries the seconds)."""
     return iso[:16].replace("T", " ") if iso else "-"
 
 
-def _key_metric(s: RunSummary) -> str:
+def format_key_metric(s: RunSummary) -> str:
     if s.primary_metric is None or s.tuned is None:
         return "-"
     delta = "" if s.delta is None else f" ({s.delta:+.3f})"
@@ -183,8 +183,8 @@ def runs_table(summaries: list[RunSummary], title: str) -> Any:
     table.add_column("key metric: tuned (vs base)")
     for s in summaries:
         loss = [f"{v:.4g}" if v is not None else "-" for v in (s.train_loss, s.val_loss)]
-        table.add_row(s.run_id, s.status, _started(s.started), _fmt_duration(s.duration_s), _fmt(s.steps), *loss,
-                      _key_metric(s))
+        table.add_row(s.run_id, s.status, format_started(s.started), format_duration(s.duration_s), _fmt(s.steps),
+                      *loss, format_key_metric(s))
     return table
 
 
@@ -209,7 +209,7 @@ def run_detail(path: Path) -> list[Any]:
 
     manifest = _read(path / "manifest.json") or {}
     summary = summarise_run(path)
-    head = Table(title=f"run {path.name} ({summary.status}, {_fmt_duration(summary.duration_s)})", show_header=False)
+    head = Table(title=f"run {path.name} ({summary.status}, {format_duration(summary.duration_s)})", show_header=False)
     head.add_column("field")
     head.add_column("value")
     for key in ("start_time", "end_time", "config_hash", "seed", "device", "python", "platform"):

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from tunesmith.config import Config
 from tunesmith.config.loader import config_hash
 from tunesmith.core.errors import ConfigError, Problem, TunesmithError
-from tunesmith.track.listing import RunSummary, _fmt_duration, _key_metric, _started, summarise_run
+from tunesmith.track.listing import RunSummary, format_duration, format_key_metric, format_started, summarise_run
 from tunesmith.track.run_dir import new_run_id
 from tunesmith.web import config_form
 from tunesmith.web.config_form import config_changes_yaml
@@ -44,9 +44,10 @@ def run_rows(ws: Workspace) -> list[dict[str, Any]]:
             continue
         s: RunSummary = summarise_run(path)
         started = s.started or (read_worker(path) or {}).get("started")
-        rows.append({"id": s.run_id, "state": run_state(path), "started": _started(started), "sort": started or "",
-                     "duration": _fmt_duration(s.duration_s), "steps": s.steps if s.steps is not None else "-",
-                     "train_loss": _num(s.train_loss), "val_loss": _num(s.val_loss), "key_metric": _key_metric(s),
+        rows.append({"id": s.run_id, "state": run_state(path), "started": format_started(started),
+                     "sort": started or "",
+                     "duration": format_duration(s.duration_s), "steps": s.steps if s.steps is not None else "-",
+                     "train_loss": _num(s.train_loss), "val_loss": _num(s.val_loss), "key_metric": format_key_metric(s),
                      "evaluated": (path / "eval_report.json").is_file(), "adapter": (path / "adapter").is_dir()})
     return sorted(rows, key=lambda r: (r["sort"], r["id"]), reverse=True)
 
