@@ -126,3 +126,16 @@ def test_streaming_readers_use_the_same_member_check(tmp_path):
     with pytest.raises(UnsafeArchiveError, match="fix: get it again"):
         check_tar_member(link, tmp_path / "a.tar.gz", fix="get it again")
     assert str(check_tar_member(_file("./pkg//a.txt"), "a.tar")) == "pkg/a.txt"
+
+
+def test_a_link_in_the_target_met_by_a_later_member_is_refused_before_the_first_write(tmp_path):
+    archive = _tar(tmp_path / "later.tar.gz", _file("later/escaped.txt"))  # pkg/ok.txt comes first
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "later").symlink_to(outside)
+    with pytest.raises(UnsafeArchiveError, match="outside the target"):
+        safe_extract(archive, target)
+    assert list(outside.iterdir()) == []
+    assert not (target / "pkg").exists(), "the harmless first member is not written either"

@@ -17,6 +17,8 @@ import shutil
 import stat
 import tarfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from tunesmith.core.errors import UnsafeArchiveError
@@ -89,6 +91,27 @@ def _destination(target: Path, relative: PurePosixPath, archive: Path) -> Path:
     return where
 
 
+def _make_room(where: Path, is_dir: bool) -> Path | None:
+    """Create a folder member (returns None) or a file member's parent folders (returns where the file goes)."""
+    if is_dir:
+        where.mkdir(parents=True, exist_ok=True)
+        return None
+    where.parent.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+@contextmanager
+def _undo_on_refusal(written: list[Path]) -> Iterator[None]:
+    """Delete the files already written when a member is refused mid-way (a zip member larger than it declares),
+    so a refused archive still leaves no file behind."""
+    try:
+        yield
+    except UnsafeArchiveError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def _check_size(archive: Path, total: int, max_bytes: int | None) -> None:
     if max_bytes is not None and total > max_bytes:
         raise UnsafeArchiveError(f"{archive}: {total:,} bytes uncompressed, over the limit of {max_bytes:,}; "
@@ -97,19 +120,15 @@ def _check_size(archive: Path, total: int, max_bytes: int | None) -> None:
 
 def _extract_tar(archive: Path, target: Path, max_bytes: int | None) -> list[Path]:
     with tarfile.open(archive) as tar:
-        members = tar.getmembers()
-        plan = [(m, check_tar_member(m, archive)) for m in members]
+        # every destination is checked before the first write (the archive holds no links, so none can move)
+        plan = [(m, _destination(target, check_tar_member(m, archive), archive)) for m in tar.getmembers()]
         _check_size(archive, sum(m.size for m, _ in plan if m.isfile()), max_bytes)
         target.mkdir(parents=True, exist_ok=True)
         written = []
-        for member, relative in plan:
-            where = _destination(target, relative, archive)
-            if member.isdir():
-                where.mkdir(parents=True, exist_ok=True)
-                continue
-            where.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            if source is None:
+        for member, destination in plan:
+            where = _make_room(destination, member.isdir())
+            source = tar.extractfile(member) if where is not None else None
+            if where is None or source is None:
                 continue
             with source, open(where, "wb") as sink:
                 shutil.copyfileobj(source, sink, _CHUNK)
@@ -120,22 +139,26 @@ def _extract_tar(archive: Path, target: Path, max_bytes: int | None) -> list[Pat
 
 def _extract_zip(archive: Path, target: Path, max_bytes: int | None) -> list[Path]:
     with zipfile.ZipFile(archive) as zf:
-        plan = [(info, check_zip_member(info, archive)) for info in zf.infolist()]
+        plan = [(info, _destination(target, check_zip_member(info, archive), archive)) for info in zf.infolist()]
         _check_size(archive, sum(info.file_size for info, _ in plan), max_bytes)
         target.mkdir(parents=True, exist_ok=True)
-        written = []
-        for info, relative in plan:
-            where = _destination(target, relative, archive)
-            if info.is_dir():
-                where.mkdir(parents=True, exist_ok=True)
-                continue
-            where.parent.mkdir(parents=True, exist_ok=True)
-            budget = info.file_size  # the declared size: a member that inflates past it is cut off and refused
-            with zf.open(info) as source, open(where, "wb") as sink:
-                while chunk := source.read(_CHUNK):
-                    budget -= len(chunk)
-                    if budget < 0:
-                        raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is larger than it declares")
-                    sink.write(chunk)
-            written.append(where)
+        written: list[Path] = []
+        with _undo_on_refusal(written):
+            for info, destination in plan:
+                where = _make_room(destination, info.is_dir())
+                if where is None:
+                    continue
+                written.append(where)  # before writing: a refused member's partial file is removed too
+                _copy_declared(zf, info, where, archive)
     return written
+
+
+def _copy_declared(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: Path, archive: Path) -> None:
+    """Copy one zip member, refusing it when it inflates past its declared size (a lying header)."""
+    budget = info.file_size
+    with zf.open(info) as source, open(where, "wb") as sink:
+        while chunk := source.read(_CHUNK):
+            budget -= len(chunk)
+            if budget < 0:
+                raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is larger than it declares")
+            sink.write(chunk)
