@@ -274,9 +274,9 @@ def start(
         device = torch.device("cuda", state.local_process_index)
         torch.cuda.set_device(device)
     elif device.type == "cpu":
-        from tunesmith.models.device import physical_cores_available
+        from tunesmith.models.device import physical_cores_available, set_cpu_threads
 
-        torch.set_num_threads(cpu_threads or max(1, physical_cores_available() // local_world))
+        set_cpu_threads(cpu_threads or max(1, physical_cores_available() // local_world))
     accelerator = _sharded_accelerator(launch) if launch.backend in SHARDED_BACKENDS else None
     _CURRENT = DataParallel(rank=state.process_index, world_size=state.num_processes,
                             local_rank=state.local_process_index, local_world_size=local_world,

@@ -24,7 +24,6 @@ import math
 import secrets
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.core.errors import ConfigError, Problem
@@ -133,10 +132,11 @@ class DPStrategy:
             for start in range(0, len(examples), chunk):
                 batch = self.source.collate(examples[start : start + chunk])
                 n_inputs += count_tokens(batch)
-                if count_target_tokens(batch) == 0:
+                targets = count_target_tokens(batch)
+                if targets == 0:
                     continue  # nothing to learn: these examples' gradients are zero
-                part_loss, part_targets, part_clipped = self._chunk_backward(model, batch, device, autocast_dtype)
-                loss_sum, n_targets, clipped = loss_sum + part_loss, n_targets + part_targets, clipped + part_clipped
+                part_loss, part_clipped = self._chunk_backward(model, batch, device, autocast_dtype)
+                loss_sum, n_targets, clipped = loss_sum + part_loss, n_targets + targets, clipped + part_clipped
         self._clipped = (clipped, len(examples))
         return loss_sum, n_targets, n_inputs
 
@@ -149,22 +149,20 @@ class DPStrategy:
 
     def _chunk_backward(
         self, model: nn.Module, batch: dict[str, Any], device: torch.device, autocast_dtype: torch.dtype | None
-    ) -> tuple[float, int, int]:
-        import torch
-
+    ) -> tuple[float, int]:
+        """(summed loss, examples clipped) of one physical batch; its clipped gradients are added to the sums."""
+        from tunesmith.models.device import autocast_context
         from tunesmith.train.dp_grads import clip_and_sum, sequence_mean_losses, take_grad_samples
 
         batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-        autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
-        with autocast:
+        with autocast_context(device, autocast_dtype):
             means, sums = sequence_mean_losses(model, batch)  # (B,), (B,)
         with warnings.catch_warnings():  # the first adapted layer's input needs no gradient: expected, not a fault
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             means.sum().backward()  # the sum of per-example means: each example's gradient is its own
         samples = take_grad_samples(self._params, len(means))
         norms = clip_and_sum(samples, self.privacy.max_grad_norm, self._sums)
-        n_targets = int((batch["labels"][:, 1:] != -100).sum())
-        return float(sums.detach().sum()), n_targets, int((norms > self.privacy.max_grad_norm).sum())
+        return float(sums.detach().sum()), int((norms > self.privacy.max_grad_norm).sum())
 
     def after_backward(self, model: nn.Module) -> None:
         """Noise once per step, average over the expected batch size, account the step."""
@@ -172,7 +170,7 @@ class DPStrategy:
 
         assert self.noise_multiplier is not None and self.sample_rate is not None
         assert self.expected_batch_size is not None
-        step = sum(n for _, _, n in self.history)
+        step = self.steps
         std = self.noise_multiplier * self.privacy.max_grad_norm
         generator = torch.Generator(device="cpu").manual_seed(_noise_seed(self.secret_seed, step))
         for (_, param), total in zip(self._params, self._sums, strict=True):
@@ -194,10 +192,11 @@ class DPStrategy:
 
     def compute_loss(self, model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
         """Token-summed loss of a collated batch (the protocol's hook; the step itself uses per-example means)."""
+        from tunesmith.encode.pack import count_target_tokens
         from tunesmith.train.dp_grads import sequence_mean_losses
 
         _, sums = sequence_mean_losses(model, batch)
-        return sums.sum(), int((batch["labels"][:, 1:] != -100).sum())
+        return sums.sum(), count_target_tokens(batch)
 
     # -- state and reporting -------------------------------------------------------------------------------------
 

@@ -178,7 +178,8 @@ def _optimizer_step(r: _Run, step: int) -> tuple[float, int, int]:
     if own_backward is not None:
         loss_sum, n_targets, n_inputs = own_backward(r.train_model, micro, r.device, r.autocast_dtype)
     else:
-        divisor = dp.loss_divisor(sum(count_target_tokens(b) for b in micro))
+        # one process divides by the step's own count, which accumulate_gradients takes anyway
+        divisor = dp.loss_divisor(sum(count_target_tokens(b) for b in micro)) if dp.enabled else None
         loss_sum, n_targets, n_inputs = accumulate_gradients(
             r.train_model, r.strategy, micro, r.device, r.autocast_dtype, r.scaler, divisor
         )
@@ -203,6 +204,13 @@ def evaluate_loss(
     model: nn.Module, batches: EpochBatches, device: torch.device, autocast_dtype: torch.dtype | None = None
 ) -> float | None:
     """Token-weighted mean loss over all batches (None when there is no target token)."""
+    return evaluate_loss_and_targets(model, batches, device, autocast_dtype)[0]
+
+
+def evaluate_loss_and_targets(
+    model: nn.Module, batches: EpochBatches, device: torch.device, autocast_dtype: torch.dtype | None = None
+) -> tuple[float | None, int]:
+    """(`evaluate_loss`, the target tokens it averages over): a federated client's weight in the global loss."""
     import torch
 
     was_training = model.training
@@ -215,7 +223,7 @@ def evaluate_loss(
                 loss, count = causal_lm_loss(model, batch, reduction="sum")
             total, n = total + float(loss), n + count
     model.train(was_training)
-    return total / n if n else None
+    return (total / n if n else None), n
 
 
 def enable_gradient_checkpointing(model: nn.Module) -> None:

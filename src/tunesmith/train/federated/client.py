@@ -91,23 +91,8 @@ def validation_loss(model: nn.Module, items: Sequence[Any], collate: Callable[[l
                     batch_size: int, device: torch.device,
                     autocast_dtype: torch.dtype | None) -> tuple[float | None, int]:
     """The loop's validation loss (same loss function, same batching) and the target tokens it averages over."""
-    from contextlib import nullcontext
-
-    import torch
-
     from tunesmith.train.batches import EpochBatches
-    from tunesmith.train.loss import causal_lm_loss
+    from tunesmith.train.loop import evaluate_loss_and_targets
 
     batches = EpochBatches(items, batch_size, collate, shuffle=False)
-    was_training = model.training
-    model.eval()
-    total, n = 0.0, 0
-    with torch.no_grad():
-        for i in range(batches.num_batches()):
-            batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batches.batch(0, i).items()}
-            autocast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
-            with autocast:
-                loss, count = causal_lm_loss(model, batch, reduction="sum")
-            total, n = total + float(loss), n + count
-    model.train(was_training)
-    return (total / n if n else None), n
+    return evaluate_loss_and_targets(model, batches, device, autocast_dtype)
