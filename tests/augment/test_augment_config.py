@@ -41,6 +41,7 @@ def test_every_bad_value_is_reported_at_once() -> None:
         "--augment.quality.near_duplicate_augmenters=[paraphrse]",
         "--augment.paraphrase.temperature=-1",
         "--augment.synonym.pos=spacey",
+        "--augment.quality.vet_skip=[dedupe]",  # a misspelt filter name, not a crash mid-run
     ]
     with pytest.raises(ConfigError) as info:
         load_config(None, overrides)
@@ -57,6 +58,7 @@ def test_every_bad_value_is_reported_at_once() -> None:
         "augment.quality.near_duplicate_augmenters",
         "augment.paraphrase.temperature",
         "augment.synonym.pos",
+        "augment.quality.vet_skip",
     }
     assert "set augment.back_translation.forward_model" in str(info.value)
 

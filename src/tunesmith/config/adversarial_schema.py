@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tunesmith.config.rules import need_into
 from tunesmith.core.errors import Problem
 
 
@@ -43,10 +44,7 @@ class AdversarialConfig:
 def adversarial_problems(cfg: AdversarialConfig) -> list[Problem]:
     """Every bound `cfg` breaks, each naming the field (`adversarial.<field>`)."""
     problems: list[Problem] = []
-
-    def need(ok: bool, name: str, value: object, expected: str, hint: str | None = None) -> None:
-        if not ok:
-            problems.append(Problem(f"adversarial.{name}", None, f"got {value!r}, expected {expected}", hint))
+    need = need_into(problems, "adversarial")
 
     need(cfg.epsilon > 0, "epsilon", cfg.epsilon, "a positive bound", "typical: 0.001 to 0.05 with relative: true")
     need(cfg.step_size > 0, "step_size", cfg.step_size, "a positive step", "typical: epsilon / steps")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tunesmith.config.rules import need_into
 from tunesmith.core.errors import Problem
 
 ATTACK_NAMES = ("loss", "reference", "min_k", "zlib")
@@ -65,10 +66,7 @@ class AuditConfig:
 def audit_problems(cfg: AuditConfig) -> list[Problem]:
     """Every bound or cross-field rule `cfg` breaks, each naming the field (`audit.<field>`)."""
     problems: list[Problem] = []
-
-    def need(ok: bool, where: str, value: object, expected: str, hint: str | None = None) -> None:
-        if not ok:
-            problems.append(Problem(f"audit.{where}", None, f"got {value!r}, expected {expected}", hint))
+    need = need_into(problems, "audit")
 
     reps = cfg.canary_repetitions
     need(all(r >= 1 for r in reps) and len(set(reps)) == len(reps), "canary_repetitions", reps,

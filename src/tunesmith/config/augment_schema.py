@@ -8,10 +8,11 @@ placeholders such as `<EMAIL>` are never altered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Literal
 
+from tunesmith.config.rules import Need, need_into
+from tunesmith.config.vet_schema import VetConfig
 from tunesmith.core.errors import Problem
 
 FieldName = Literal["input", "output"]
@@ -291,18 +292,10 @@ AUGMENTER_BLOCKS = (
 
 CHAT_ROLES = ("system", "user", "assistant", "tool")
 
-Need = Callable[..., None]
-"""`need(ok, where, value, expected, hint=None)`: records a problem when `ok` is false."""
-
-
 def augment_problems(cfg: AugmentConfig) -> list[Problem]:
     """Every bound or cross-field rule `cfg` breaks, each naming the field (`augment.<block>.<field>`)."""
     problems: list[Problem] = []
-
-    def need(ok: bool, where: str, value: object, expected: str, hint: str | None = None) -> None:
-        if not ok:
-            problems.append(Problem(f"augment.{where}", None, f"got {value!r}, expected {expected}", hint))
-
+    need = need_into(problems, "augment")
     need(cfg.multiplier is None or cfg.multiplier >= 1, "multiplier", cfg.multiplier, "1 or more, or null")
     target = cfg.per_label_target
     need(target is None or target > 0, "per_label_target", target, "a positive integer or null")
@@ -319,6 +312,9 @@ def augment_problems(cfg: AugmentConfig) -> list[Problem]:
     need(0 <= q.max_garbage_share <= 1, "quality.max_garbage_share", q.max_garbage_share, "a share in [0, 1]")
     need(0 <= q.min_language_confidence <= 1, "quality.min_language_confidence", q.min_language_confidence, "[0, 1]")
     need(0 <= q.drift_min_confidence <= 1, "quality.drift_min_confidence", q.drift_min_confidence, "[0, 1]")
+    vet_filters = [name for name, value in vars(VetConfig()).items() if is_dataclass(value)]
+    unknown = sorted(set(q.vet_skip) - set(vet_filters))
+    need(not unknown, "quality.vet_skip", unknown, f"vetting filters among {', '.join(vet_filters)}")
     return problems
 
 

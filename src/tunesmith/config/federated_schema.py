@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tunesmith.config.rules import need_into
 from tunesmith.core.errors import Problem
 
 
@@ -75,10 +76,7 @@ class FederatedConfig:
 def federated_problems(cfg: FederatedConfig) -> list[Problem]:
     """Every bound or cross-field rule `cfg` breaks, each naming the field (`federated.<field>`)."""
     problems: list[Problem] = []
-
-    def need(ok: bool, where: str, value: object, expected: str, hint: str | None = None) -> None:
-        if not ok:
-            problems.append(Problem(f"federated.{where}", None, f"got {value!r}, expected {expected}", hint))
+    need = need_into(problems, "federated")
 
     n = len(cfg.clients) if cfg.clients else cfg.num_clients
     need(cfg.clients is None or len(cfg.clients) >= 1, "clients", cfg.clients, "at least one data file or null")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tunesmith.config.rules import need_into
 from tunesmith.core.errors import Problem
 
 FSDP_SHARDING = {"full": "FULL_SHARD", "hybrid": "HYBRID_SHARD", "grad_op": "SHARD_GRAD_OP"}
@@ -42,10 +43,7 @@ class LaunchConfig:
 def launch_problems(cfg: LaunchConfig) -> list[Problem]:
     """Every rule of the launch block that `cfg` breaks, naming the field and the fix."""
     problems: list[Problem] = []
-
-    def need(ok: bool, field: str, value: object, expected: str, hint: str | None = None) -> None:
-        if not ok:
-            problems.append(Problem(f"launch.{field}", None, f"got {value!r}, expected {expected}", hint))
+    need = need_into(problems, "launch")
 
     need(cfg.num_processes >= 1, "num_processes", cfg.num_processes, "a positive integer")
     need(cfg.num_machines >= 1, "num_machines", cfg.num_machines, "a positive integer")

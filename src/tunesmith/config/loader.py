@@ -16,6 +16,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
+from tunesmith.config.privacy_schema import resolve_strategy
 from tunesmith.config.schema import Config
 from tunesmith.config.validate import validate_config
 from tunesmith.core.digest import canonical_hash
@@ -32,18 +33,19 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raw = _read_yaml(Path(path), problems)
     for override in overrides or []:
         _apply_override(raw, override, problems)
-    cfg = _build(Config, raw, "", problems)
-    # fields with a wrong type were left at their defaults, so the range rules still check the rest
-    problems.extend(validate_config(cfg))
-    if problems:
-        raise ConfigError(problems)
-    return cfg
+    return _validated(_build(Config, raw, "", problems), problems)
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:
     """Build and validate a `Config` from a plain dict (as `config_to_dict` or a config.yaml gives it)."""
     problems: list[Problem] = []
-    cfg = _build(Config, raw, "", problems)
+    return _validated(_build(Config, raw, "", problems), problems)
+
+
+def _validated(cfg: Config, problems: list[Problem]) -> Config:
+    """`cfg` with implied settings resolved and every rule checked; `problems` (from reading it) fail it too."""
+    resolve_strategy(cfg.privacy, cfg.train)  # a DP budget on a plain run switches it to dp
+    # fields with a wrong type were left at their defaults, so the range rules still check the rest
     problems.extend(validate_config(cfg))
     if problems:
         raise ConfigError(problems)

@@ -48,8 +48,8 @@ def resolve_strategy(privacy: PrivacyConfig, train: TrainConfig) -> None:
 
 
 def privacy_problems(privacy: PrivacyConfig, train: TrainConfig) -> list[Problem]:
-    """Every rule the `privacy:` block breaks (only checked for a `dp` run, after `resolve_strategy`)."""
-    resolve_strategy(privacy, train)
+    """Every rule the `privacy:` block breaks (only checked for a `dp` run; the loader runs `resolve_strategy`
+    first)."""
     if train.strategy != "dp":
         return []
     problems: list[Problem] = []

@@ -23,6 +23,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tunesmith.config.rules import need_into
 from tunesmith.core.errors import Problem
 
 SPEC_TYPES = ("loguniform", "uniform", "int", "categorical")
@@ -146,10 +147,7 @@ def config_fields(config_cls: type, prefix: str = "") -> dict[str, Any]:
 def search_problems(cfg: SearchConfig, config_cls: type) -> list[Problem]:
     """Every rule `cfg` breaks, each naming the field (`search.<field>` or `search.space.<dotted field>`)."""
     problems: list[Problem] = []
-
-    def need(ok: bool, where: str, value: object, expected: str, hint: str | None = None) -> None:
-        if not ok:
-            problems.append(Problem(f"search.{where}", None, f"got {value!r}, expected {expected}", hint))
+    need = need_into(problems, "search")
 
     need(cfg.metric in OBJECTIVE_METRICS, "metric", cfg.metric, f"one of {', '.join(OBJECTIVE_METRICS)}",
          "trials are compared on the validation split; test metrics would leak into the choice")

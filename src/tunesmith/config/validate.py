@@ -8,6 +8,7 @@ from tunesmith.config.augment_schema import augment_problems
 from tunesmith.config.federated_schema import federated_problems
 from tunesmith.config.launch_schema import launch_problems
 from tunesmith.config.privacy_schema import privacy_problems
+from tunesmith.config.rules import need_into
 from tunesmith.config.schema import Config
 from tunesmith.config.search_schema import search_problems
 from tunesmith.core.errors import Problem
@@ -16,10 +17,7 @@ from tunesmith.core.errors import Problem
 def validate_config(cfg: Config) -> list[Problem]:
     """Every rule broken by `cfg`, each naming the field, the value and what is expected."""
     problems: list[Problem] = []
-
-    def need(ok: bool, field: str, value: object, expected: str, hint: str | None = None) -> None:
-        if not ok:
-            problems.append(Problem(field, None, f"got {value!r}, expected {expected}", hint))
+    need = need_into(problems)
 
     d, t, e, a = cfg.data, cfg.train, cfg.encode, cfg.adapter
     need(0 <= d.val_fraction < 1, "data.val_fraction", d.val_fraction, "a fraction in [0, 1)")
@@ -61,7 +59,7 @@ def validate_config(cfg: Config) -> list[Problem]:
     threads = cfg.model.num_threads
     need(threads is None or threads > 0, "model.num_threads", threads, "a positive integer or null")
     problems.extend(augment_problems(cfg.augment))
-    problems.extend(privacy_problems(cfg.privacy, cfg.train))  # may switch train.strategy to 'dp'
+    problems.extend(privacy_problems(cfg.privacy, cfg.train))
     problems.extend(audit_problems(cfg.audit))
     problems.extend(launch_problems(cfg.launch))
     problems.extend(adversarial_problems(cfg.adversarial))

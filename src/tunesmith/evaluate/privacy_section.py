@@ -19,7 +19,8 @@ def dp_privacy_section(run_path: Path) -> tuple[str, str, str] | None:
     return "privacy", "Differential privacy", render_dp_report(report)
 
 
-def _epsilon_text(value: Any) -> str:
+def epsilon_text(value: Any) -> str:
+    """Epsilon to 3 places; infinity (the noise was off: no guarantee) as the symbol."""
     if isinstance(value, (int, float)) and math.isinf(value):
         return "&infin;"
     return fmt(value, 3)
@@ -27,7 +28,7 @@ def _epsilon_text(value: Any) -> str:
 
 def render_dp_report(report: dict[str, Any]) -> str:
     cards = [
-        card("epsilon spent", _epsilon_text(report.get("epsilon"))),
+        card("epsilon spent", epsilon_text(report.get("epsilon"))),
         card("delta", esc(f"{report.get('delta'):g}") if isinstance(report.get("delta"), float) else fmt(None)),
         card("noise multiplier (sigma)", fmt(report.get("noise_multiplier"), 4)),
         card("sample rate (q)", fmt(report.get("sample_rate"), 5)),
@@ -40,10 +41,10 @@ def render_dp_report(report: dict[str, Any]) -> str:
     body += (f"<p>Trained with DP-SGD, {budget}: Poisson-sampled batches, each example's gradient clipped to "
              f"L2 norm {fmt(report.get('max_grad_norm'), 3)}, Gaussian noise of std sigma &times; that norm per "
              f"step. The {esc(report.get('accountant', '?'))} accountant (Opacus) gives "
-             f"({_epsilon_text(report.get('epsilon'))}, {esc(report.get('delta'))})-differential privacy per "
+             f"({epsilon_text(report.get('epsilon'))}, {esc(report.get('delta'))})-differential privacy per "
              "training example. "
              f'Source: <a href="{DP_REPORT}">{DP_REPORT}</a>.</p>')
     if report.get("noise_multiplier") == 0:
         body += '<p class="flag">The noise was turned off: clipping only, no privacy guarantee.</p>'
-    rows = [[esc(k), _epsilon_text(v) if k == "epsilon" else fmt(v, 6)] for k, v in report.items()]
+    rows = [[esc(k), epsilon_text(v) if k == "epsilon" else fmt(v, 6)] for k, v in report.items()]
     return body + table(["field", "value"], rows)

@@ -35,10 +35,10 @@ from tunesmith.evaluate.privacy.canaries import (
     make_canaries,
     sample_candidates,
 )
+from tunesmith.evaluate.privacy.report_section import AUDIT_REPORT
 from tunesmith.recipes.common import console, encode_split
 
 AUDIT_SUBDIR = "audit"
-AUDIT_REPORT = "audit_report.json"
 PLAN_FILE = "plan.json"
 PRIVACY_FILES = ("privacy_report.json", "privacy/privacy_report.json")
 
@@ -87,14 +87,15 @@ class AuditStage:
                        f"the training examples; {len(members)} members, {len(non_members)} non-members chosen")
         return examples
 
-    def run(self, model: Any, tokenizer: Any, run_path: Path, base_model: Any | None = None) -> dict[str, Any]:
-        """Audit the tuned `model` (a peft model: the adapter switched off is the base; else pass `base_model`)."""
+    def run(self, model: Any, tokenizer: Any, run_path: Path) -> dict[str, Any]:
+        """Audit the tuned `model` (a peft model: the adapter switched off is the base; else the base is loaded)."""
         from tunesmith.train import distributed
 
         if not distributed.current().is_main:  # rank 0 audits the one model every rank holds
             return {}
         plan = read_plan(run_path)
-        if base_model is None and "reference" in self.cfg.audit.attacks and not hasattr(model, "disable_adapter"):
+        base_model = None
+        if "reference" in self.cfg.audit.attacks and not hasattr(model, "disable_adapter"):
             base_model = _load_base(self.cfg, model)  # full fine-tuning: no adapter to switch off
         report = audit_model(self.cfg, plan, run_path, model, tokenizer, base_model)
         _write_json(run_path / AUDIT_REPORT, report)
@@ -278,7 +279,6 @@ def audit_run(run_path: str | Path) -> Path:
     """`tunesmith audit runs/<id>`: load the run's base model and adapter and redo the post-training audit."""
     from tunesmith.config.loader import load_config
     from tunesmith.models.export import load_tuned, load_tuned_tokenizer
-    from tunesmith.models.load import load_model_and_tokenizer
     from tunesmith.recipes.common import setup_runtime
 
     run_path = Path(run_path)
@@ -289,10 +289,9 @@ def audit_run(run_path: str | Path) -> Path:
     read_plan(run_path)  # fails early, with the fix, for runs trained without the audit stage
     cfg = load_config(run_path / "config.yaml")
     device, _ = setup_runtime(cfg)
-    base, _ = load_model_and_tokenizer(cfg.model)
     tuned = load_tuned(cfg.model, adapter_dir).to(device)
     tokenizer = load_tuned_tokenizer(cfg.model, adapter_dir)
-    AuditStage(cfg).run(tuned, tokenizer, run_path, base_model=base.to(device))
+    AuditStage(cfg).run(tuned, tokenizer, run_path)  # the reference attack's base: the adapter switched off
     return run_path / AUDIT_REPORT
 
 

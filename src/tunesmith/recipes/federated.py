@@ -102,10 +102,10 @@ def serve_rounds(cfg: Config, grid: Any, context: Any = None) -> FederatedResult
     report = _report(cfg, history, n, time.perf_counter() - started, grid)
     run.write_json("federated_report.json", report)
     manifest_extra: dict[str, Any] = {"federated": {k: report[k] for k in ("algorithm", "num_clients", "rounds")}}
-    if history.accountant is not None:
-        privacy = history.accountant.report()
-        run.write_json("privacy_report.json", privacy)
-        manifest_extra["privacy"] = privacy
+    if report["dp"] is not None:  # privacy_report.json and the manifest's `privacy`, as a dp run records them
+        from tunesmith.train.dp_accounting import record_privacy
+
+        record_privacy(run, report["dp"])
     run.finish(**manifest_extra)
     out.print(f"adapter: {adapter_dir}")
     return FederatedResult(run.path, adapter_dir, report)

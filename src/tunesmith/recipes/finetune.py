@@ -100,7 +100,7 @@ def finetune(cfg: Config, evaluate_after: bool = True, on_validation: Any = None
         from tunesmith.evaluate.run_report import render_run_report
 
         out.print(f"report: {render_run_report(run.path)}")
-    mirrored = _mirror_to_trackers(cfg, run)
+    mirrored = mirror_to_trackers(cfg, run)
     if mirrored:
         out.print(f"mirrored to {', '.join(mirrored)}")
     return FinetuneResult(run.path, adapter_dir, train_summary, report)
@@ -208,7 +208,7 @@ def load_base_model(cfg: Config, device: Any) -> tuple[Any, Any]:
     return model.to(device), tokenizer
 
 
-def _mirror_to_trackers(cfg: Config, run: Any) -> list[str]:
+def mirror_to_trackers(cfg: Config, run: Any) -> list[str]:
     """Copy the finished run folder (params, metrics per step, artifacts, tags) into the configured trackers."""
     if not any(name != "run_dir" for name in cfg.track.trackers):
         return []

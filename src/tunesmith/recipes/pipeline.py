@@ -15,7 +15,6 @@ checkpoint. A stage whose inputs changed starts afresh: its old artifacts (check
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from typing import Any
 from tunesmith.config import Config, config_hash, config_to_dict
 from tunesmith.core.digest import canonical_hash
 from tunesmith.core.errors import ConfigError, Problem
+from tunesmith.data.load import file_sha256
 from tunesmith.recipes.pipeline_view import PipelineView
 from tunesmith.recipes.stages import STAGE_NAMES, STAGES, SearchEntry, Stage, StageContext, data_files
 
@@ -77,7 +77,7 @@ def run_pipeline(cfg: Config, run_path: Path | None = None, force: Iterable[str]
     out = console()
     previous = _read(run_path / "manifest.json") or {}
     files = data_files(cfg)
-    data_hashes = _file_hashes(files)
+    data_hashes = {key: file_sha256(path) for key, path in files.items()}
     run = RunDir.create(run_path.parent, config_to_dict(cfg), run_id=run_path.name,
                         data_sha256={str(path): data_hashes[key] for key, path in files.items()},
                         digest=config_hash(cfg), seed=cfg.run.seed, device=previous.get("device"))
@@ -167,23 +167,11 @@ def _extra_inputs(stage: Stage, cfg: Config) -> dict[str, Any]:
 def tree_hash(path: Path) -> str | None:
     """sha256 of a file, or of a folder's (relative path, file sha256) pairs; None when it does not exist."""
     if path.is_file():
-        return _sha256(path)
+        return file_sha256(path)
     if not path.is_dir():
         return None
-    entries = [(str(p.relative_to(path)), _sha256(p)) for p in sorted(path.rglob("*")) if p.is_file()]
+    entries = [(str(p.relative_to(path)), file_sha256(p)) for p in sorted(path.rglob("*")) if p.is_file()]
     return canonical_hash(entries)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _file_hashes(files: dict[str, Path]) -> dict[str, str]:
-    return {key: _sha256(path) for key, path in files.items()}
 
 
 def _field(cfg_dict: dict[str, Any], dotted: str) -> Any:

@@ -341,7 +341,7 @@ def run_audit(ctx: StageContext) -> str:
 def run_export(ctx: StageContext) -> str:
     """Copy the adapter to export/, render report.html, mirror the run folder into the configured trackers."""
     from tunesmith.recipes.export_run import export_run
-    from tunesmith.recipes.finetune import _mirror_to_trackers
+    from tunesmith.recipes.finetune import mirror_to_trackers
 
     exported = export_run(Path(ctx.run.path), merge=False)
     notes = [f"adapter -> {exported.name}/"]
@@ -351,7 +351,7 @@ def run_export(ctx: StageContext) -> str:
 
         render_run_report(Path(ctx.run.path))
         notes.append("report.html")
-    mirrored = _mirror_to_trackers(ctx.cfg, ctx.run)
+    mirrored = mirror_to_trackers(ctx.cfg, ctx.run)
     if mirrored:
         notes.append(f"mirrored to {', '.join(mirrored)}")
     return ", ".join(notes)

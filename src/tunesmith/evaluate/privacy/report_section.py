@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
+from tunesmith.evaluate.privacy_section import epsilon_text
 from tunesmith.evaluate.report_html import card, esc, fmt, read_section_report, table
 
 AUDIT_REPORT = "audit_report.json"
@@ -26,16 +26,10 @@ def render_audit_report(report: dict[str, Any]) -> str:
     cards = [
         card("DP consistency", f'<span style="color:{colour}">{esc(verdict)}</span>'),
         card("empirical epsilon, lower bound", fmt(epsilon["max_epsilon_lower_bound"], 3)),
-        card("claimed epsilon", _epsilon_text((epsilon.get("claimed") or {}).get("epsilon"))),
+        card("claimed epsilon", epsilon_text((epsilon.get("claimed") or {}).get("epsilon"))),
     ]
     return (f'<div class="cards">{"".join(cards)}</div><p>{esc(report["consistency"])}</p>'
             + _canary_html(report["canaries"]) + _membership_html(report["membership"]) + _epsilon_html(epsilon))
-
-
-def _epsilon_text(value: Any) -> str:
-    if isinstance(value, float) and math.isinf(value):
-        return "&infin;"  # the noise was off: no guarantee
-    return fmt(value, 3)
 
 
 def _canary_html(canaries: dict[str, Any]) -> str:
