@@ -88,9 +88,10 @@ def _generate_batch(
     import torch
 
     from tunesmith.augment.base import derive_seed
+    from tunesmith.models.load import eos_token_ids
 
     tokenizer = lm.tokenizer
-    eos = sorted({int(i) for i in _eos_ids(lm.model, tokenizer)})
+    eos = eos_token_ids(lm.model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     width = max(len(ids) for ids, _ in batch)
     input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids, _ in batch], device=lm.device)
@@ -113,12 +114,6 @@ def _generate_batch(
         )  # (batch, width + new)
     rows = [_until(row, eos) for row in output[:, width:].tolist()]
     return [text.strip() for text in tokenizer.batch_decode(rows, skip_special_tokens=True)]
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids = configured if isinstance(configured, list) else [configured]
-    return [i for i in [*ids, tokenizer.eos_token_id] if i is not None]
 
 
 def _until(ids: list[int], stop: list[int]) -> list[int]:

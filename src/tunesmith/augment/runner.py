@@ -224,15 +224,17 @@ def _vet(
     result = vet_records(pool, vet_cfg, seed, heldout, allow=ids[: len(records)])
     kept_form = dict(zip(result.kept_ids, result.kept, strict=True))
     removed_by = {e.id: e.filter for e in result.quarantine if e.action == "removed"}
+    candidate_ids = ids[len(records) :]
     survivors = []
-    for rid, candidate in zip(ids[len(records) :], accepted, strict=True):
+    for rid, candidate in zip(candidate_ids, accepted, strict=True):
         if rid in kept_form:
             survivors.append(dataclasses.replace(candidate, record=kept_form[rid]))
             continue
         reason = f"vet:{removed_by.get(rid, 'unknown')}"
         stats[candidate.augmenter].accepted -= 1
         stats[candidate.augmenter].dropped[reason] += 1
-    modified = sum(1 for e in result.quarantine if e.action == "modified" and e.id in set(ids[len(records) :]))
+    candidate_set = set(candidate_ids)
+    modified = sum(1 for e in result.quarantine if e.action == "modified" and e.id in candidate_set)
     return survivors, {"removed": len(accepted) - len(survivors), "modified": modified, "skipped": sorted(skipped)}
 
 

@@ -15,12 +15,12 @@ record of a cluster (in file order) and quarantining the rest with `details["kep
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from tunesmith.config.vet_schema import DedupFilterConfig
 from tunesmith.data.neardup import jaccard, near_duplicate_clusters, shingles
+from tunesmith.data.split import normalise_text
 from tunesmith.vet.base import FILTERS, Flag, VetContext
 
 if TYPE_CHECKING:
@@ -28,12 +28,10 @@ if TYPE_CHECKING:
 
 SEMANTIC_ROW_BLOCK = 1024  # rows of the similarity matrix held at once: (block, n) float32
 
-_SPACES = re.compile(r"\s+")
-
 
 def exact_key(text: str) -> str:
     """What counts as 'the same text': NFKC, lower case, runs of whitespace collapsed, ends stripped."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text)).strip().lower()
+    return normalise_text(unicodedata.normalize("NFKC", text))
 
 
 @FILTERS.register("dedup")

