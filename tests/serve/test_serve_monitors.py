@@ -94,7 +94,7 @@ def test_app_writes_alerts_counts_them_and_redacts(scripted_app: Any, tmp_path: 
     assert "6 alert(s)" in summary and "canary_in_output" in summary
 
 
-def test_monitor_cli_summary(tmp_path: Path) -> None:
+def test_monitor_cli_summary(tmp_path: Path, capsys: Any) -> None:
     from tunesmith.cli.main import main
 
     (tmp_path / "monitor").mkdir()
@@ -103,3 +103,24 @@ def test_monitor_cli_summary(tmp_path: Path) -> None:
         + "\n{broken\n"
     )
     assert main(["monitor", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 alert(s)" in out and "[pii/pii_in_output] base: answer contains EMAIL" in out  # the cut line is skipped
+
+
+def test_training_texts_come_from_the_vetted_records(tmp_path: Path) -> None:
+    from tunesmith.core.records import ChatRecord, Message, Origin
+    from tunesmith.data.rows import write_records_jsonl
+    from tunesmith.serve.loading import training_texts
+
+    origin = Origin("train.jsonl", 1)
+    records = [
+        ChatRecord((Message("system", "Be brief."), Message("user", "Play jazz"), Message("assistant", "OK.")), origin),
+        ChatRecord((Message("user", "Book a table"), Message("assistant", "Booked.")), origin),
+    ]
+    (tmp_path / "vet").mkdir()
+    write_records_jsonl(tmp_path / "vet" / "kept.jsonl", records)
+    texts, prompts = training_texts(tmp_path, None)
+    assert texts == ["Be brief.\nPlay jazz\nOK.", "Book a table\nBooked."]
+    assert prompts == ["Play jazz", "Book a table"]  # the prompt side: user turns, no system prompt
+    (tmp_path / "vet" / "kept.jsonl").write_text("")  # everything quarantined: no texts, no error
+    assert training_texts(tmp_path, None) == ([], [])

@@ -50,6 +50,9 @@ def test_offline_run_holds_params_metrics_artifacts(fake_run, monkeypatch, tmp_p
     for var in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
         monkeypatch.setenv(var, str(tmp_path / "wandb-home" / var.lower()))  # artifact staging stays in tmp
     assert mirror_run(fake_run, ["wandb"]) == ["wandb"]
+    import wandb
+
+    wandb.teardown()  # run.finish() returns before wandb-core has flushed the offline .wandb log; teardown waits
     offline = list((fake_run.path / "wandb").glob("offline-run-*"))
     assert len(offline) == 1
     log = offline[0] / f"run-{fake_run.run_id}.wandb"

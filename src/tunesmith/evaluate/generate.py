@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from tunesmith.core.records import Message
+from tunesmith.models.load import eos_token_ids
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -88,17 +89,9 @@ def _left_padded(tokenizer: Any, ids: list[list[int]], device: Any) -> dict[str,
     return {key: value.to(device) for key, value in batch.items()}
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    """Every id that ends an answer: the model's generation eos id(s) and the tokenizer's eos."""
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids = configured if isinstance(configured, list) else [configured]
-    ids = [*ids, tokenizer.eos_token_id]
-    return sorted({int(i) for i in ids if i is not None})
-
-
 def _generate_batch(model: Any, tokenizer: Any, batch: dict[str, Any], max_new_tokens: int) -> list[str]:
     """Greedy-decode one left-padded batch and return the decoded new tokens of each row."""
-    eos = _eos_ids(model, tokenizer)
+    eos = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos[0] if eos else 0)
     output = model.generate(
         **batch,

@@ -235,6 +235,13 @@ def prepare_for_training(model: Any, tokenizer: Any) -> tuple[Any, Any]:
     return model.float(), tokenizer
 
 
+def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every id that ends an answer, sorted: the model's generation eos id(s) and the tokenizer's eos."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = list(configured) if isinstance(configured, (list, tuple)) else [configured]
+    return sorted({int(i) for i in [*ids, tokenizer.eos_token_id] if i is not None})
+
+
 def load_quantized(cfg: ModelConfig) -> tuple[Any, Any]:
     """The base model in 4-bit NF4 on the GPU for QLoRA (needs CUDA and bitsandbytes)."""
     import torch

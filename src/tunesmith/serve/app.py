@@ -269,38 +269,38 @@ async def _stream(
     buffered = state.settings.redact_pii  # redaction needs the whole answer before any of it leaves
     assembler = TextAssembler(prep.served.tokenizer, prep.stop)
 
-    def piece(text: str, finish: str | None = None) -> str:
-        body = (
-            chat_chunk(rid, name, {"content": text} if text or finish is None else {}, finish)
-            if chat
-            else completion_body(rid, name, text, finish)
-        )
-        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+    def piece(text: str, finish: str | None = None) -> dict[str, Any]:
+        if chat:
+            return chat_chunk(rid, name, {"content": text} if text or finish is None else {}, finish)
+        return completion_body(rid, name, text, finish)
 
     if chat:
-        yield f"data: {json.dumps(chat_chunk(rid, name, {'role': 'assistant', 'content': ''}, None))}\n\n"
+        yield _sse(chat_chunk(rid, name, {"role": "assistant", "content": ""}, None))
     while True:
         token, reason = await events.get()
         if token is None:
             break
         delta = assembler.push(token)
         if delta and not buffered:
-            yield piece(delta)
+            yield _sse(piece(delta))
     tail = assembler.finish()
     if reason and reason.startswith("error"):
         state.metrics.requests.labels(prep.endpoint, name, "500").inc()
-        yield f"data: {json.dumps(error_body(f'generation failed ({reason[7:]})', 'server_error'))}\n\n"
+        yield _sse(error_body(f"generation failed ({reason[7:]})", "server_error"))
         yield "data: [DONE]\n\n"
         return
     finish = "stop" if assembler.stopped else (reason or "stop")
     text = _after_monitors(state, prep, rid, assembler.text, len(assembler.ids), finish, started)
     rest = text if buffered else tail
     if rest:
-        yield piece(rest)
-    final = json.loads(piece("", finish)[6:])
-    final["usage"] = usage(len(prep.prompt_ids), len(assembler.ids))
-    yield f"data: {json.dumps(final, ensure_ascii=False)}\n\n"
+        yield _sse(piece(rest))
+    yield _sse({**piece("", finish), "usage": usage(len(prep.prompt_ids), len(assembler.ids))})
     yield "data: [DONE]\n\n"
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    """One server-sent event carrying `payload` as JSON."""
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
 def _after_monitors(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tunesmith.models.load import eos_token_ids
+
 BASE_NAME = "base"
 
 # (row index, token id or None when the row finished, finish reason or None)
@@ -77,7 +79,7 @@ class Engine:
 
         tokenizer, model = served.tokenizer, served.model
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        stop_ids = _stop_ids(tokenizer, model)
+        stop_ids = set(eos_token_ids(model, tokenizer))
         width = max(len(p) for p in prompts)
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -126,16 +128,6 @@ def _cache_kwargs(out: Any) -> dict[str, Any]:
     if getattr(out, "cache", None) is not None:
         return {"cache": out.cache}
     return {"past_key_values": out.past_key_values}
-
-
-def _stop_ids(tokenizer: Any, model: Any) -> set[int]:
-    ids: set[int] = set()
-    for value in (tokenizer.eos_token_id, getattr(getattr(model, "generation_config", None), "eos_token_id", None)):
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, (list, tuple)):
-            ids.update(int(v) for v in value)
-    return ids
 
 
 def _generator(sampling: Sampling, device: str) -> Any:

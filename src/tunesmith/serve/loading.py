@@ -7,7 +7,6 @@ monitors come from the run's vetted data (`vet/kept.jsonl`) or else its config's
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,6 @@ from tunesmith.serve.monitors.base import AlertLog, Monitor, MonitorContext, bui
 from tunesmith.serve.settings import ServeSettings
 
 log = logging.getLogger(__name__)
-_TEXT_KEYS = ("text", "prompt", "completion", "instruction", "input", "output", "source", "target", "response")
-_PROMPT_KEYS = ("text", "prompt", "instruction", "input", "source")
 
 
 def parse_adapters(values: list[str] | None, run_dir: Path | None) -> list[tuple[str, Path]]:
@@ -102,42 +99,24 @@ def _context(model: Any) -> int:
 
 def training_texts(run_dir: Path, cfg: Config | None) -> tuple[list[str], list[str]]:
     """(every text field, the prompt side) of the run's training records; empty when none can be found."""
-    kept = run_dir / "vet" / "kept.jsonl"
-    if kept.is_file():
-        return _texts_of_jsonl(kept)
-    if cfg is None:
-        return [], []
-    try:
-        from tunesmith.data.load import load_splits
-        from tunesmith.vet.view import full_text, prompt_text
+    from tunesmith.vet.view import full_text, prompt_text
 
-        splits, _ = load_splits(cfg.data, cfg.run.seed)
+    kept = run_dir / "vet" / "kept.jsonl"
+    try:
+        if kept.is_file():
+            from tunesmith.data.load import load_records
+
+            records = load_records(kept, "auto")[0] if kept.read_text(encoding="utf-8").strip() else []
+        elif cfg is not None:
+            from tunesmith.data.load import load_splits
+
+            records = load_splits(cfg.data, cfg.run.seed)[0].train
+        else:
+            return [], []
     except TunesmithError as exc:
         log.warning("no training texts for the leakage and drift monitors: %s", exc)
         return [], []
-    return [full_text(r) for r in splits.train], [prompt_text(r) for r in splits.train]
-
-
-def _texts_of_jsonl(path: Path) -> tuple[list[str], list[str]]:
-    texts, prompts = [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(row, dict):
-            continue
-        raw = row.get("messages")
-        messages: list[Any] = raw if isinstance(raw, list) else []
-        said = [m.get("content", "") for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str)]
-        asked = [
-            m.get("content", "")
-            for m in messages
-            if isinstance(m, dict) and m.get("role") != "assistant" and isinstance(m.get("content"), str)
-        ]
-        texts.append("\n".join([str(row[k]) for k in _TEXT_KEYS if isinstance(row.get(k), str)] + said))
-        prompts.append("\n".join([str(row[k]) for k in _PROMPT_KEYS if isinstance(row.get(k), str)] + asked))
-    return texts, prompts
+    return [full_text(r) for r in records], [prompt_text(r) for r in records]
 
 
 def make_monitors(

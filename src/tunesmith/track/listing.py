@@ -18,6 +18,7 @@ from typing import Any
 
 from tunesmith.core.errors import TunesmithError
 from tunesmith.track.mirror import flatten_params, run_config
+from tunesmith.track.run_dir import RunDir
 
 TIMING_FIELDS = {"elapsed_s", "tokens_per_s", "resumed_from_step"}  # differ between identical runs
 
@@ -41,7 +42,8 @@ class RunSummary:
     delta: float | None
 
 
-def _read(path: Path) -> Any:
+def read_json_or_none(path: Path) -> Any:
+    """The parsed JSON file, or None when it is missing or unreadable (a run killed mid-write)."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -71,9 +73,9 @@ def run_status(path: Path, manifest: dict[str, Any]) -> str:
 
 
 def summarise_run(path: Path) -> RunSummary:
-    manifest = _read(path / "manifest.json") or {}
-    train = _read(path / "train_report.json") or {}
-    report = _read(path / "eval_report.json") or {}
+    manifest = read_json_or_none(path / "manifest.json") or {}
+    train = read_json_or_none(path / "train_report.json") or {}
+    report = read_json_or_none(path / "eval_report.json") or {}
     primary = report.get("primary_metric")
     row = (report.get("metrics") or {}).get(primary) or {}
     return RunSummary(
@@ -124,10 +126,10 @@ def find_run(output_dir: str | Path, ref: str) -> Path:
 def final_metrics(path: Path) -> dict[str, float]:
     """train_report.json's numbers and every evaluated metric (`eval.<name>.base|tuned`), timings left out."""
     values: dict[str, float] = {}
-    for key, value in (_read(path / "train_report.json") or {}).items():
+    for key, value in (read_json_or_none(path / "train_report.json") or {}).items():
         if key not in TIMING_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
             values[f"train.{key}"] = float(value)
-    for name, row in ((_read(path / "eval_report.json") or {}).get("metrics") or {}).items():
+    for name, row in ((read_json_or_none(path / "eval_report.json") or {}).get("metrics") or {}).items():
         for side in ("base", "tuned"):
             if isinstance(row.get(side), (int, float)):
                 values[f"eval.{name}.{side}"] = float(row[side])
@@ -193,13 +195,7 @@ def config_changes(path: Path) -> dict[str, Any]:
     from tunesmith.config import Config, config_to_dict
 
     defaults = flatten_params(config_to_dict(Config()))
-    return {k: v for k, v in flatten_params(run_config_of(path)).items() if defaults.get(k, object()) != v}
-
-
-def run_config_of(path: Path) -> dict[str, Any]:
-    from tunesmith.track.run_dir import RunDir
-
-    return run_config(RunDir(path))
+    return {k: v for k, v in flatten_params(run_config(RunDir(path))).items() if defaults.get(k, object()) != v}
 
 
 def run_detail(path: Path) -> list[Any]:
@@ -207,7 +203,7 @@ def run_detail(path: Path) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
-    manifest = _read(path / "manifest.json") or {}
+    manifest = read_json_or_none(path / "manifest.json") or {}
     summary = summarise_run(path)
     head = Table(title=f"run {path.name} ({summary.status}, {format_duration(summary.duration_s)})", show_header=False)
     head.add_column("field")

@@ -95,16 +95,11 @@ def run_tags(run: RunDir) -> dict[str, str]:
 
 def track_settings(run: RunDir) -> dict[str, Any]:
     """The run's `track:` section from its config.yaml (empty when the config has none)."""
-    import yaml
-
-    path = run.path / "config.yaml"
-    if not path.is_file():
-        return {}
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return dict(config.get("track") or {})
+    return dict(run_config(run).get("track") or {})
 
 
 def run_config(run: RunDir) -> dict[str, Any]:
+    """The run's config.yaml as a plain dict (empty when the folder has none)."""
     import yaml
 
     path = run.path / "config.yaml"

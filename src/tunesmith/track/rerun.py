@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.config import Config, config_hash, load_config
-from tunesmith.track.listing import compare_final
+from tunesmith.track.listing import compare_final, read_json_or_none
 from tunesmith.track.run_dir import new_run_id
 
 
@@ -28,12 +28,8 @@ def rerun_config(original: Path, overrides: list[str] | None = None) -> Config:
 
 
 def _device(path: Path) -> str:
-    import json
-
-    try:
-        return str(json.loads((path / "manifest.json").read_text(encoding="utf-8")).get("device") or "")
-    except (OSError, ValueError):
-        return ""
+    manifest = read_json_or_none(path / "manifest.json")
+    return str(manifest.get("device") or "") if isinstance(manifest, dict) else ""
 
 
 def report_rerun(original: Path, again: Path, out: Any = None) -> int:

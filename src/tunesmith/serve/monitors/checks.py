@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import collections
 import math
-import re
 import statistics
 from typing import Any
 
+from tunesmith.evaluate.output_metrics import is_refusal
 from tunesmith.serve.monitors.base import MONITORS, Alert, Exchange, MonitorContext
-
-# answers that decline rather than help; English only, matched at the start of the answer
-_REFUSAL = re.compile(
-    r"^\W*(i'?m sorry|i am sorry|sorry, (but )?i|i can(no|')?t (help|assist|do|provide)|i cannot|"
-    r"i am unable|i'?m unable|as an ai)",
-    re.IGNORECASE,
-)
 
 
 @MONITORS.register("pii")
@@ -26,14 +19,13 @@ class PiiMonitor:
     name = "pii"
 
     def __init__(self, ctx: MonitorContext):
-        self.found: collections.Counter[str] = collections.Counter()
+        """Stateless: the detectors need nothing from `ctx` (the argument is the registry's factory signature)."""
 
     def observe(self, exchange: Exchange) -> list[Alert]:
         spans = find_pii(exchange.output)
         if not spans:
             return []
         kinds = sorted({s.entity for s in spans})
-        self.found.update(s.entity for s in spans)
         return [
             Alert(
                 self.name,
@@ -257,6 +249,7 @@ class QualityMonitor:
 
 
 def classify_answer(text: str) -> str:
+    """`empty`, `refusal` (the stock phrases of the eval's `refusal_rate`, so both count alike) or `ok`."""
     if not text.strip():
         return "empty"
-    return "refusal" if _REFUSAL.search(text) else "ok"
+    return "refusal" if is_refusal(text) else "ok"
