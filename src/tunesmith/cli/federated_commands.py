@@ -14,6 +14,7 @@ import argparse
 from typing import Any
 
 from tunesmith.config import load_config
+from tunesmith.core.errors import TunesmithError
 
 
 def add_federated_verb(verbs: Any) -> None:
@@ -26,9 +27,8 @@ def add_federated_verb(verbs: Any) -> None:
 
 
 def federated(args: argparse.Namespace, overrides: list[str]) -> int:
-    if args.federated_verb not in ("sim", "deploy"):
-        print("usage: tunesmith federated {sim,deploy} cfg.yaml [--federated.field=value ...]")
-        return 2
+    if args.federated_verb not in ("sim", "deploy"):  # like `tunesmith data`: a usage error exits 2 on stderr
+        raise TunesmithError("usage: tunesmith federated {sim,deploy} cfg.yaml [--federated.field=value ...]")
     cfg = load_config(args.config, overrides)
     if args.federated_verb == "deploy":
         print(deploy_commands(cfg, args.config, overrides))

@@ -21,20 +21,12 @@ def add_run_verb(verbs: argparse._SubParsersAction) -> None:
                      help="rerun this stage and every later one even if up to date (repeatable; `all` for all)")
 
 
-def search_entry() -> Any:
+def search_entry(cfg: Any, folder: Path) -> Any:
     """The search stage's entry: `tunesmith.hpo.run_search` into `<run>/search/search-<hash>` (a changed space
-    starts a new study, a larger budget continues the old one), or None when the package is absent."""
-    import importlib
+    starts a new study, a larger budget continues the old one). Handed to the pipeline, which ranks below hpo."""
+    from tunesmith.hpo.search import run_search, search_hash
 
-    try:
-        search = importlib.import_module("tunesmith.hpo.search")
-    except ImportError:
-        return None
-
-    def entry(cfg: Any, folder: Path) -> Any:
-        return search.run_search(cfg, folder / f"search-{search.search_hash(cfg)}")
-
-    return entry
+    return run_search(cfg, folder / f"search-{search_hash(cfg)}")
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
@@ -44,7 +36,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     check_force(args.force)
     config_path = Path(args.config) if args.config else None
     run_path = Path(args.run_dir) if args.run_dir else default_run_path(cfg, config_path)
-    result = run_pipeline(cfg, run_path, force=args.force, search=search_entry())
+    result = run_pipeline(cfg, run_path, force=args.force, search=search_entry)
     statuses = result.statuses()
     ran = [name for name, status in statuses.items() if status == "done"]
     skipped = [name for name, r in result.records.items() if r.get("reason") == "up to date"]
@@ -57,5 +49,5 @@ def rerun_pipeline(cfg: Any, original: Path) -> Path:
     """Redo a `tunesmith run` folder with its saved config into a new folder beside it (for `tunesmith rerun`)."""
     from tunesmith.recipes.pipeline import run_pipeline
 
-    result = run_pipeline(cfg, Path(cfg.run.output_dir) / cfg.run.run_id, search=search_entry())
+    result = run_pipeline(cfg, Path(cfg.run.output_dir) / cfg.run.run_id, search=search_entry)
     return result.run_dir

@@ -88,8 +88,7 @@ def write_best_config(cfg: Config, best: Any, search_dir: Path) -> Path:
     return path
 
 
-def write_search_report(cfg: Config, study: Any, space: Space, search_dir: Path, backend: str,
-                        extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_search_report(cfg: Config, study: Any, space: Space, search_dir: Path, backend: str) -> dict[str, Any]:
     """search_report.json (and best_config.yaml when a trial completed); returns the report."""
     from tunesmith.track.run_dir import RunDir
 
@@ -104,7 +103,6 @@ def write_search_report(cfg: Config, study: Any, space: Space, search_dir: Path,
         "counts": dict(Counter(row["state"] for row in rows)),
         "trials": rows,
         "best": None, "best_config": None,
-        **(extra or {}),
     }
     if best is not None:
         report["best"] = {"number": best.number, "value": best.value, "params": dict(best.params),

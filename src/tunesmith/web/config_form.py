@@ -162,14 +162,15 @@ def form_to_raw(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """A submitted form (name, value pairs; the last value of a name wins, as with checkbox + hidden input) ->
     the nested mapping of the fields that differ from the defaults (what the YAML view shows)."""
     fields = {f.name: f for f in all_fields()}
-    submitted: dict[str, str] = {}
-    for name, value in pairs:
-        if name in fields:
-            submitted[name] = value
+    submitted = {name: value for name, value in pairs if name in fields}
+    return _changes({name: parse_value(fields[name], text) for name, text in submitted.items()})
+
+
+def _changes(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The nested mapping of the dotted `values` that differ from the defaults."""
     defaults = flat_values(Config())
     raw: dict[str, Any] = {}
-    for name, text in submitted.items():
-        value = parse_value(fields[name], text)
+    for name, value in values.items():
         if value != defaults.get(name):
             _set(raw, name, value)
     return raw
@@ -189,12 +190,7 @@ def raw_to_yaml(raw: Mapping[str, Any]) -> str:
 
 def config_changes_yaml(cfg: Config) -> str:
     """`cfg` as YAML with only the fields that differ from the defaults."""
-    defaults = flat_values(Config())
-    raw: dict[str, Any] = {}
-    for name, value in flat_values(cfg).items():
-        if value != defaults.get(name):
-            _set(raw, name, value)
-    return raw_to_yaml(raw)
+    return raw_to_yaml(_changes(flat_values(cfg)))
 
 
 def load_yaml_text(text: str, overrides: list[str] | None = None) -> Config:

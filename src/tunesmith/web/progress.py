@@ -39,9 +39,8 @@ def _section(raw: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def stages(path: Path, state: str) -> list[dict[str, str]]:
-    """[{name, status}] with status done | running | waiting | skipped | stopped."""
-    raw = run_config_raw(path)
+def stages(path: Path, state: str, raw: dict[str, Any]) -> list[dict[str, str]]:
+    """[{name, status}] with status done | running | waiting | skipped | stopped; `raw` is `run_config_raw`."""
     trained = (path / "train_report.json").is_file()
     training = (path / "metrics.jsonl").is_file()
     evaluate = not trained or (path / "eval_report.json").is_file() or state == "running"
@@ -91,7 +90,7 @@ def _total_steps(path: Path, rows: list[dict[str, Any]], raw: dict[str, Any]) ->
     return max(1, math.ceil(float(train.get("epochs", 1.0)) * per_epoch))
 
 
-def training_progress(path: Path) -> dict[str, Any]:
+def training_progress(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
     """Curves (loss, val_loss, lr by step), the latest step, tokens/s and the training ETA."""
     rows = read_metric_rows(path)
     loss = [[r["step"], r["loss"]] for r in rows if isinstance(r.get("loss"), (int, float))]
@@ -100,7 +99,7 @@ def training_progress(path: Path) -> dict[str, Any]:
     steps = [r for r in rows if isinstance(r.get("tokens_per_s"), (int, float))]
     last = steps[-1] if steps else {}
     step = int(last.get("step", 0))
-    total = _total_steps(path, rows, run_config_raw(path)) if rows else None
+    total = _total_steps(path, rows, raw) if rows else None
     eta = None
     if step and total and isinstance(last.get("elapsed_s"), (int, float)) and total >= step:
         eta = (total - step) * float(last["elapsed_s"]) / step
@@ -124,11 +123,12 @@ def run_status(path: Path) -> dict[str, Any]:
     """Everything the run page polls: state, stages, training progress, log tail, what the buttons may do."""
     state = run_state(path)
     info = read_worker(path) or {}
+    raw = run_config_raw(path)  # polled every few seconds: the YAML is parsed once per poll
     return {
         "run_id": path.name,
         "state": state,
-        "stages": stages(path, state),
-        "training": training_progress(path),
+        "stages": stages(path, state, raw),
+        "training": training_progress(path, raw),
         "log": log_tail(path),
         "exit_code": read_exit_code(path),
         "ui_run": bool(info),

@@ -14,6 +14,7 @@ from tunesmith.core.errors import ConfigError, Problem, TunesmithError
 from tunesmith.track.listing import RunSummary, format_duration, format_key_metric, format_started, summarise_run
 from tunesmith.track.run_dir import new_run_id
 from tunesmith.web import config_form
+from tunesmith.web.app import format_number
 from tunesmith.web.config_form import config_changes_yaml
 from tunesmith.web.progress import run_config_raw, run_status
 from tunesmith.web.workspace import RUNS_DIR, UnsafePathError, Workspace, check_name
@@ -47,13 +48,10 @@ def run_rows(ws: Workspace) -> list[dict[str, Any]]:
         rows.append({"id": s.run_id, "state": run_state(path), "started": format_started(started),
                      "sort": started or "",
                      "duration": format_duration(s.duration_s), "steps": s.steps if s.steps is not None else "-",
-                     "train_loss": _num(s.train_loss), "val_loss": _num(s.val_loss), "key_metric": format_key_metric(s),
+                     "train_loss": format_number(s.train_loss), "val_loss": format_number(s.val_loss),
+                     "key_metric": format_key_metric(s),
                      "evaluated": (path / "eval_report.json").is_file(), "adapter": (path / "adapter").is_dir()})
     return sorted(rows, key=lambda r: (r["sort"], r["id"]), reverse=True)
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
 
 
 @router.get("/")
