@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing as mp
 import random
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,22 @@ def prepare_child(threads: int) -> None:
         from datasets.utils.logging import disable_progress_bar
 
         disable_progress_bar()
+
+
+def run_in_spawned_child(target: Callable[..., None], args: tuple[Any, ...], name: str) -> tuple[str, str]:
+    """Run `target(*args, queue)` in a fresh spawned interpreter (so its peak RSS is its own) and return the one
+    (status, payload) pair it puts on the queue: ("ok", result) or ("error", traceback)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=target, args=(*args, queue), name=name)
+    process.start()
+    try:
+        status, payload = queue.get()
+    except KeyboardInterrupt:
+        process.terminate()
+        raise
+    process.join()
+    return status, payload
 
 
 # --- model -----------------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import multiprocessing as mp
 import sys
 import traceback
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RunResult, RunSpec  # noqa: E402
+from _common import RunResult, RunSpec, run_in_spawned_child  # noqa: E402
 
 TARGET_RATIO = 1.68
 
@@ -53,13 +52,7 @@ def _child(job: str, spec: RunSpec, device: str, queue: Any) -> None:
 
 
 def run_in_child(job: str, spec: RunSpec, device: str) -> tuple[str, str]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    process = ctx.Process(target=_child, args=(job, spec, device, queue), name=f"gpu-check-{job}")
-    process.start()
-    status, payload = queue.get()
-    process.join()
-    return status, payload
+    return run_in_spawned_child(_child, (job, spec, device), name=f"gpu-check-{job}")
 
 
 def skip_reason(job: str, device: str) -> str | None:

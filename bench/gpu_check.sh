@@ -7,7 +7,7 @@
 # 1. bench/gpu_check.py: tunesmith LoRA vs TRL SFTTrainer + peft LoRA on the bundled model (bf16, packed, same
 #    hyperparameters): tokens/s and peak GPU memory; then tunesmith QLoRA's peak memory (needs bitsandbytes).
 # 2. `tunesmith train` through accelerate: DDP on every GPU of the machine (2+ GPUs), FSDP (also on 1 GPU).
-# Prints the parts' output, then ONE JSON line merging all figures (the README quotes it).
+# Prints the parts' output, then ONE JSON line merging all figures (what the README's "GPU figures" wait for).
 set -uo pipefail
 
 PY="${PYTHON:-.venv/bin/python}"

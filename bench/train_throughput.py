@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import sys
 import traceback
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench helpers sit next to this script
 
-from _common import RunResult, RunSpec  # noqa: E402
+from _common import RunResult, RunSpec, run_in_spawned_child  # noqa: E402
 
 RUN_NAMES = ("ours", "trl_default", "trl_best", "trl_our_rows")
 FLOPS_FORMULA = (
@@ -75,17 +74,7 @@ def _child(job: str, spec: RunSpec, quick: bool, queue: Any) -> None:
 
 def run_in_child(job: str, spec: RunSpec, quick: bool) -> tuple[str, str]:
     """Run `job` in a fresh spawned interpreter; its peak RSS is its own."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    process = ctx.Process(target=_child, args=(job, spec, quick, queue), name=f"bench-{job}")
-    process.start()
-    try:
-        status, payload = queue.get()
-    except KeyboardInterrupt:
-        process.terminate()
-        raise
-    process.join()
-    return status, payload
+    return run_in_spawned_child(_child, (job, spec, quick), name=f"bench-{job}")
 
 
 def _fmt(value: float | None, spec: str = ",.0f") -> str:
