@@ -41,6 +41,7 @@ TEMPLATES = {
     ],
 }
 BORN_FROM, BORN_TO = date(1935, 1, 1), date(2006, 12, 31)
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 DRUGS = ["amoxicillin", "metformin", "lisinopril", "atorvastatin", "omeprazole", "sertraline", "levothyroxine"]
 
 
@@ -55,7 +56,7 @@ def make_rows(seed: int = 7, per_template: int = 8) -> list[dict[str, str]]:
                 text = template.format(
                     name=fake.name(), doctor=fake.last_name(), phone=fake.phone_number(), email=fake.email(),
                     dob=fake.date_between(BORN_FROM, BORN_TO).strftime("%d/%m/%Y"),  # fixed range: no "today"
-                    day=fake.day_of_week(), drug=rng.choice(DRUGS),
+                    day=rng.choice(WEEKDAYS), drug=rng.choice(DRUGS),  # faker's day_of_week follows today's date
                 )
                 rows.append({"text": text, "label": label})
     rng.shuffle(rows)
